@@ -1,0 +1,45 @@
+# Every target sets itself up on a fresh machine: it creates .venv and installs what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: chat test test-fast eval bench index clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch==2.13.0 is installed in the same command as sentence-transformers so pip never reaches for a CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0 -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet torch==2.13.0 -e '.[test]'
+	touch $@
+
+chat: $(STAMP)
+	$(BIN)/patient-qa chat
+
+index: $(STAMP)
+	$(BIN)/patient-qa index build
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow" -q
+
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+eval: $(STAMP)
+	$(BIN)/patient-qa eval --out eval/report --baseline eval/baseline.json
+
+bench: $(STAMP)
+	$(BIN)/patient-qa bench --out eval/bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,115 @@
+"""Section-aware, sentence-aligned chunks that always fit the embedding model's window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from knowledge.documents import Chunk, Document, Section
+from knowledge.sentences import split_sentences
+
+TokenCounter = Callable[[list[str]], list[int]]
+_SAFETY_TOKENS = 8  # word pieces are nearly additive across sentences; keep a margin for the joins
+
+
+def embedding_prefix(title: str, heading_path: Sequence[str]) -> str:
+    """Context put before a chunk's text when it is embedded or BM25-indexed, never when quoted."""
+    parts = [title, *heading_path]
+    return " > ".join(p for p in parts if p) + "\n"
+
+
+def _split_long(text: str, span: tuple[int, int], counts: int, limit: int) -> list[tuple[int, int]]:
+    """Cut one over-long sentence into word-aligned pieces that each fit `limit` word pieces."""
+    start, end = span
+    pieces = max(2, -(-counts // max(1, limit)))
+    words: list[tuple[int, int]] = []
+    pos = start
+    for token in text[start:end].split():
+        s = text.index(token, pos)
+        words.append((s, s + len(token)))
+        pos = s + len(token)
+    size = -(-len(words) // pieces)
+    return [(words[i][0], words[min(i + size, len(words)) - 1][1]) for i in range(0, len(words), size)]
+
+
+def chunk_section(
+    title: str,
+    section: Section,
+    count_tokens: TokenCounter,
+    target_words: int,
+    max_tokens: int,
+    overlap: int,
+) -> list[tuple[str, tuple[tuple[int, int], ...], int, int]]:
+    """Chunks of one section as (text, sentence offsets, start, end) with offsets into the section text."""
+    text = section.text
+    spans = split_sentences(text)
+    if not spans:
+        return []
+    prefix_tokens = count_tokens([embedding_prefix(title, section.heading_path)])[0]
+    budget = max(16, max_tokens - prefix_tokens - _SAFETY_TOKENS)
+    counts = [max(0, c - 2) for c in count_tokens([text[s:e] for s, e in spans])]
+    fitted: list[tuple[tuple[int, int], int]] = []
+    for span, count in zip(spans, counts):
+        if count <= budget:
+            fitted.append((span, count))
+            continue
+        for piece in _split_long(text, span, count, budget):
+            fitted.append((piece, max(0, count_tokens([text[piece[0] : piece[1]]])[0] - 2)))
+    words = [len(text[s:e].split()) for (s, e), _ in fitted]
+
+    groups: list[list[int]] = []
+    i = 0
+    while i < len(fitted):
+        group = [i]
+        tokens, n_words = fitted[i][1], words[i]
+        j = i + 1
+        while j < len(fitted) and n_words < target_words:
+            if tokens + fitted[j][1] > budget or n_words + words[j] > target_words * 1.3:
+                break
+            group.append(j)
+            tokens += fitted[j][1]
+            n_words += words[j]
+            j += 1
+        groups.append(group)
+        if j >= len(fitted):
+            break
+        i = max(j - overlap, group[0] + 1) if len(group) > overlap else j
+
+    # A short tail chunk reads badly alone: fold it into its neighbour when it fits.
+    if len(groups) > 1:
+        tail, prev = groups[-1], groups[-2]
+        tail_new = [k for k in tail if k not in prev]
+        if sum(words[k] for k in tail_new) < target_words // 4 and sum(fitted[k][1] for k in prev + tail_new) <= budget:
+            groups[-2] = prev + tail_new
+            groups.pop()
+
+    chunks = []
+    for group in groups:
+        start, end = fitted[group[0]][0][0], fitted[group[-1]][0][1]
+        offsets = tuple((s - start, e - start) for (s, e), _ in (fitted[k] for k in group))
+        chunks.append((text[start:end], offsets, start, end))
+    return chunks
+
+
+def chunk_document(
+    doc: Document,
+    doc_id: str,
+    count_tokens: TokenCounter,
+    target_words: int = 160,
+    max_tokens: int = 256,
+    overlap: int = 1,
+) -> list[Chunk]:
+    """All chunks of a document in reading order; no chunk crosses a section or splits a sentence."""
+    chunks: list[Chunk] = []
+    for section in doc.sections:
+        for text, offsets, start, end in chunk_section(doc.title, section, count_tokens, target_words, max_tokens, overlap):
+            chunks.append(
+                Chunk(
+                    doc_id=doc_id,
+                    heading_path=section.heading_path,
+                    text=text,
+                    sentences=offsets,
+                    page_start=section.page_at(start),
+                    page_end=section.page_at(max(start, end - 1)),
+                )
+            )
+    return chunks

@@ -1,0 +1,80 @@
+"""BM25 over chunks with bm25s: one tokenizer for corpus and queries, saved without pickle."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+# Question words carry no topic; patients use them in almost every question.
+_QUESTION_WORDS = {"what", "how", "why", "when", "who", "whom", "which", "does", "do", "did", "can", "could",
+                   "would", "should", "will", "shall", "may", "might", "must", "is", "are", "am", "get", "got",
+                   "im", "ive", "dont", "doesnt", "ok", "okay", "please", "tell", "know", "mean", "means"}
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN) | _QUESTION_WORDS
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased, stop-worded, Snowball-stemmed word tokens."""
+    stop = _stopwords()
+    words = [w for w in _WORD.findall(text.lower().replace("_", " ")) if w not in stop]
+    return _stemmer().stemWords(words) if words else []
+
+
+class LexicalIndex:
+    """A BM25 index whose row i is the i-th chunk id in `ids`."""
+
+    def __init__(self, retriever, ids: np.ndarray) -> None:
+        self._retriever = retriever
+        self.ids = ids
+
+    @classmethod
+    def build(cls, texts: list[str], ids: list[int]) -> "LexicalIndex":
+        """Index texts (title and headings included by the caller) under their chunk ids."""
+        import bm25s
+
+        retriever = bm25s.BM25(method="lucene")
+        corpus = [tokenize(t) or ["_empty_"] for t in texts]
+        retriever.index(corpus, show_progress=False)
+        return cls(retriever, np.asarray(ids, dtype=np.int64))
+
+    def save(self, directory: Path) -> None:
+        """bm25s's own JSON + .npy files, plus the row -> chunk id map."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self._retriever.save(str(directory), show_progress=False)
+        np.save(directory / "ids.npy", self.ids, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> "LexicalIndex":
+        """Load what `save` wrote."""
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(directory), show_progress=False)
+        return cls(retriever, np.load(directory / "ids.npy", allow_pickle=False))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) for a query; empty when no query word is in the corpus."""
+        vocab = self._retriever.vocab_dict
+        tokens = [t for t in tokenize(query) if t in vocab]
+        if not tokens or len(self.ids) == 0:
+            return []
+        scores = self._retriever.get_scores(tokens)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(int(self.ids[i]), float(scores[i])) for i in top if scores[i] > 0]
