@@ -17,18 +17,26 @@ def embedding_prefix(title: str, heading_path: Sequence[str]) -> str:
     return " > ".join(p for p in parts if p) + "\n"
 
 
-def _split_long(text: str, span: tuple[int, int], counts: int, limit: int) -> list[tuple[int, int]]:
+def _split_long(text: str, span: tuple[int, int], count_tokens: TokenCounter, limit: int) -> list[tuple[int, int]]:
     """Cut one over-long sentence into word-aligned pieces that each fit `limit` word pieces."""
     start, end = span
-    pieces = max(2, -(-counts // max(1, limit)))
     words: list[tuple[int, int]] = []
     pos = start
     for token in text[start:end].split():
         s = text.index(token, pos)
         words.append((s, s + len(token)))
         pos = s + len(token)
-    size = -(-len(words) // pieces)
-    return [(words[i][0], words[min(i + size, len(words)) - 1][1]) for i in range(0, len(words), size)]
+    # Fill pieces word by word: word pieces per word vary too much (a URL, a drug name) to cut evenly.
+    sizes = [max(1, c - 2) for c in count_tokens([text[s:e] for s, e in words])]
+    pieces: list[tuple[int, int]] = []
+    first, used = 0, 0
+    for i, size in enumerate(sizes):
+        if i > first and used + size > limit:
+            pieces.append((words[first][0], words[i - 1][1]))
+            first, used = i, 0
+        used += size
+    pieces.append((words[first][0], words[-1][1]))
+    return pieces
 
 
 def chunk_section(
@@ -52,9 +60,11 @@ def chunk_section(
         if count <= budget:
             fitted.append((span, count))
             continue
-        for piece in _split_long(text, span, count, budget):
+        for piece in _split_long(text, span, count_tokens, budget):
             fitted.append((piece, max(0, count_tokens([text[piece[0] : piece[1]]])[0] - 2)))
     words = [len(text[s:e].split()) for (s, e), _ in fitted]
+    # What lies between sentences (list markers such as "- " or "12. ") is embedded too, so it counts.
+    gaps = [0] + [max(0, c - 2) for c in count_tokens([text[a[1] : b[0]] for (a, _), (b, _) in zip(fitted, fitted[1:])])]
 
     groups: list[list[int]] = []
     i = 0
@@ -63,10 +73,10 @@ def chunk_section(
         tokens, n_words = fitted[i][1], words[i]
         j = i + 1
         while j < len(fitted) and n_words < target_words:
-            if tokens + fitted[j][1] > budget or n_words + words[j] > target_words * 1.3:
+            if tokens + gaps[j] + fitted[j][1] > budget or n_words + words[j] > target_words * 1.3:
                 break
             group.append(j)
-            tokens += fitted[j][1]
+            tokens += gaps[j] + fitted[j][1]
             n_words += words[j]
             j += 1
         groups.append(group)
@@ -78,7 +88,9 @@ def chunk_section(
     if len(groups) > 1:
         tail, prev = groups[-1], groups[-2]
         tail_new = [k for k in tail if k not in prev]
-        if sum(words[k] for k in tail_new) < target_words // 4 and sum(fitted[k][1] for k in prev + tail_new) <= budget:
+        joined = prev + tail_new
+        tokens = sum(fitted[k][1] for k in joined) + sum(gaps[k] for k in joined[1:])
+        if sum(words[k] for k in tail_new) < target_words // 4 and tokens <= budget:
             groups[-2] = prev + tail_new
             groups.pop()
 

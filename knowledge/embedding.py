@@ -56,12 +56,13 @@ class Embedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from sentence_transformers import SentenceTransformer
-
-            set_threads(self.threads)
             from transformers.utils import logging as hf_logging
 
             hf_logging.set_verbosity_error()  # token counting of long texts is intended, not a warning
+            hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
+            from sentence_transformers import SentenceTransformer
+
+            set_threads(self.threads)
             path = resolve_model_path(self.model_name)
             try:
                 self._model = SentenceTransformer(path, device="cpu")

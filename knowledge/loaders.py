@@ -167,7 +167,8 @@ def load_html(html: str, source_path: str) -> Document:
     )
     if not markdown or not markdown.strip():
         raise LoadError("no main text found in the HTML page")
-    metadata = trafilatura.extract_metadata(html)
+    # No extensive date search: it reads "Copyright 2023" in a footer as a review date.
+    metadata = trafilatura.extract_metadata(html, extensive=False)
     heading_title, sections = sections_from_markdown(markdown)
     if not sections:
         raise LoadError("no main text found in the HTML page")
@@ -187,6 +188,8 @@ def load_html(html: str, source_path: str) -> Document:
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*([a-z])")
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
+_HYPHEN_END = re.compile(r"\w-\Z")
+_SENTENCE_END = re.compile(r"[.!?:][\"'”’)\]]*\Z")
 
 
 def _line_key(line: str) -> str:
@@ -252,10 +255,19 @@ def load_pdf(path: Path) -> Document:
     for number, page in enumerate(pages, start=1):
         if not page:
             continue
+        if body_parts:
+            # Text flows across pages: a sentence or a hyphenated word cut by the page break is one.
+            if _HYPHEN_END.search(body_parts[-1]) and page[0].islower():
+                body_parts[-1] = body_parts[-1][:-1]
+                cursor -= 1
+            else:
+                joint = "\n\n" if _SENTENCE_END.search(body_parts[-1]) else "\n"
+                body_parts.append(joint)
+                cursor += len(joint)
         offsets.append((cursor, number))
         body_parts.append(page)
-        cursor += len(page) + 2
-    body = "\n\n".join(body_parts)
+        cursor += len(page)
+    body = "".join(body_parts)
     title = _pdf_title(reader) or _title_from_path(str(path))
     return Document(
         title=title,

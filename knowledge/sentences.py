@@ -50,7 +50,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for block_start, block_end in _blocks(text):
         start = block_start
-        for match in _END.finditer(text, block_start, block_end):
+        # A list item's own number ("2. Take it") is a marker, not a sentence of its own.
+        first = block_end - len(text[block_start:block_end].lstrip())
+        marker = _MARKER.match(text, first, block_end)
+        for match in _END.finditer(text, marker.end() if marker else block_start, block_end):
             end = match.end()
             nxt = text[end:block_end].lstrip()
             if not nxt:

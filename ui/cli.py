@@ -69,6 +69,83 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_assistant(args: argparse.Namespace):
+    """The Assistant for --index, or a message that says how to build the index."""
+    from knowledge.embedding import ModelLoadError
+    from knowledge.index import IndexError_
+    from qa.assistant import Assistant
+
+    settings = Settings.from_env(index_dir=getattr(args, "index", None))
+    try:
+        return Assistant(settings)
+    except IndexError_ as err:
+        raise SystemExit(_fail(str(err), 1)) from None
+    except ModelLoadError as err:
+        raise SystemExit(_fail(str(err), 1)) from None
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        _print_json(answer.to_json())
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(answer.markdown))
+    else:
+        print(answer.markdown)
+
+
+def _read_questions(path: str):
+    """Yield (line number, item) from a JSONL file of {"id", "question", "history"?}; bad lines are reported."""
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as err:
+                yield number, {"error": f"line {number} is not JSON ({err.msg})"}
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("question", ""), str):
+                yield number, {"error": f"line {number} needs an object with a \"question\" string"}
+                continue
+            yield number, item
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    question = " ".join(args.question).strip()
+    if not question and not args.questions:
+        from qa.render import EMPTY_MESSAGE
+
+        print(EMPTY_MESSAGE)
+        return 0
+    if args.questions and not Path(args.questions).exists() and args.questions != "-":
+        return _fail(f"no such file: {args.questions}", 2)
+    assistant = _load_assistant(args)
+    if not args.questions:
+        _print_answer(assistant.ask(question, history=args.history or []), args.json)
+        return 0
+    failures = 0
+    for number, item in _read_questions(args.questions):
+        if "error" in item:
+            failures += 1
+            print(f"patient-qa: {item['error']}", file=sys.stderr)
+            continue
+        history = item.get("history") or []
+        answer = assistant.ask(item.get("question", ""), history=history if isinstance(history, list) else [],
+                               id=str(item.get("id", number)))
+        if args.json:
+            _print_json(answer.to_json())
+        else:
+            print(f"## {answer.id}: {answer.question}\n")
+            print(answer.markdown + "\n")
+        sys.stdout.flush()
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patient-qa",
@@ -89,13 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--index", help="index folder")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_index_info)
+
+    ask = sub.add_parser("ask", help="answer a question with quotes from the articles")
+    ask.add_argument("question", nargs="*", help="the question (quote it)")
+    ask.add_argument("--history", action="append", help="an earlier question in the conversation (repeatable)")
+    ask.add_argument("--questions", metavar="FILE.jsonl", help='answer each line {"id", "question", "history"?} ("-" = stdin)')
+    ask.add_argument("--index", help="index folder")
+    ask.add_argument("--json", action="store_true", help="print the JSON answer contract")
+    ask.set_defaults(func=cmd_ask)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `patient-qa ask ... | head` closed the pipe early: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

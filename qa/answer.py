@@ -1,0 +1,191 @@
+"""Choose the sentences that answer best and quote them verbatim, or abstain when the evidence is weak."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.lexical import tokenize
+from qa.render import display_path
+from qa.retrieval import RetrievalResult, RetrievedChunk
+from qa.types import Quote
+
+MAX_QUOTES = 4
+MAX_ARTICLES = 3
+QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
+_LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How a sentence's score is made; tuned on the dev gold set (see eval/)."""
+
+    sentence: float = 0.55
+    chunk: float = 0.25
+    overlap: float = 0.30
+    rank: float = 0.05
+    margin: float = 0.10  # keep further sentences scoring within this of the best
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a retrieved chunk, scored."""
+
+    hit: RetrievedChunk
+    index: int  # sentence number within the chunk
+    score: float
+    cosine: float
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The chosen quotes and the evidence strength used to decide abstention."""
+
+    quotes: tuple[Quote, ...]
+    confidence: float
+    top_article: str
+
+
+def _is_quotable(text: str, heading_path: tuple[str, ...]) -> bool:
+    """Questions, fragments and the 'Questions to ask' lists are not answers."""
+    if any(QUESTIONS_SECTION.match(h) for h in heading_path):
+        return False
+    stripped = text.strip()
+    return len(stripped.split()) >= 4 and not stripped.endswith("?")
+
+
+def score_sentences(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> list[Candidate]:
+    """Score every quotable sentence of the retrieved chunks against the question."""
+    q_tokens = set(tokenize(query))
+    x_tokens = set(tokenize(" ".join(result.expansions))) - q_tokens
+    denominator = max(1, len(q_tokens))
+    candidates: list[Candidate] = []
+    for hit in result.chunks:
+        chunk = hit.chunk
+        vectors = index.sentence_vectors(chunk)
+        if not len(vectors):
+            continue
+        cosines = vectors @ result.query_vector
+        for i, (start, end) in enumerate(chunk.sentences):
+            text = chunk.text[start:end]
+            if not _is_quotable(text, chunk.heading_path):
+                continue
+            s_tokens = set(tokenize(text))
+            overlap = (len(q_tokens & s_tokens) + (0.5 if x_tokens & s_tokens else 0.0)) / denominator
+            score = (
+                weights.sentence * float(cosines[i])
+                + weights.chunk * hit.dense
+                + weights.overlap * min(1.0, overlap)
+                + weights.rank / (1 + hit.rank)
+            )
+            candidates.append(Candidate(hit, i, score, float(cosines[i])))
+    return candidates
+
+
+def _page_of(hit: RetrievedChunk, start: int) -> int | None:
+    chunk = hit.chunk
+    if chunk.page_start is None or chunk.page_start == chunk.page_end:
+        return chunk.page_start
+    return chunk.page_start  # a passage crossing a page break is cited by the page it starts on
+
+
+def compose(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> Composition:
+    """Pick 1-4 best sentences (runs of neighbours kept together) from at most 3 articles, in document order."""
+    candidates = sorted(score_sentences(result, index, query, weights), key=lambda c: c.score, reverse=True)
+    if not candidates:
+        return Composition((), 0.0, "")
+    best = candidates[0].score
+    chosen: list[Candidate] = []
+    articles: list[str] = []
+    seen_text: set[str] = set()
+    for cand in candidates:
+        if len(chosen) >= MAX_QUOTES or cand.score < best - weights.margin:
+            break
+        doc = cand.hit.chunk.doc_id
+        text = " ".join(cand.hit.chunk.sentence_texts()[cand.index].split())
+        if text in seen_text:
+            continue
+        if doc not in articles and len(articles) >= MAX_ARTICLES:
+            continue
+        seen_text.add(text)
+        chosen.append(cand)
+        if doc not in articles:
+            articles.append(doc)
+
+    # Group by chunk; extend a sentence that leans on the one before it ("It usually starts...").
+    spans: dict[int, tuple[RetrievedChunk, set[int], float]] = {}
+    for cand in chosen:
+        hit, idx = cand.hit, cand.index
+        entry = spans.setdefault(hit.chunk.chunk_id, (hit, set(), cand.score))
+        entry[1].add(idx)
+        text = hit.chunk.sentence_texts()[idx]
+        if idx > 0 and _LEADING_REFERENCE.match(text) and _is_quotable(hit.chunk.sentence_texts()[idx - 1], hit.chunk.heading_path):
+            entry[1].add(idx - 1)
+
+    quotes: list[Quote] = []
+    for article in articles:
+        hits = sorted((v for v in spans.values() if v[0].chunk.doc_id == article), key=lambda v: v[0].chunk.position)
+        for hit, indices, score in hits:
+            chunk = hit.chunk
+            for run in _runs(sorted(indices)):
+                start, end = chunk.sentences[run[0]][0], chunk.sentences[run[-1]][1]
+                text = chunk.text[start:end]
+                assert text in chunk.text  # quotes are verbatim spans of the stored chunk, by construction
+                quotes.append(Quote(
+                    text=text, article=chunk.article, title=chunk.title, section=chunk.section, url=chunk.url,
+                    source_path=display_path(chunk.source_path), score=round(score, 4), page=_page_of(hit, start),
+                    chunk_id=chunk.chunk_id, context=chunk.text,
+                ))
+    top_hit = candidates[0].hit
+    confidence = 0.5 * candidates[0].cosine + 0.5 * top_hit.dense
+    return Composition(tuple(_dedupe_overlaps(quotes)), confidence, top_hit.chunk.article)
+
+
+def _runs(indices: list[int]) -> list[list[int]]:
+    """[1, 2, 4] -> [[1, 2], [4]]: adjacent sentences are quoted as one passage."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _dedupe_overlaps(quotes: list[Quote]) -> list[Quote]:
+    """Overlapping chunks can yield the same sentence twice; keep the first."""
+    kept: list[Quote] = []
+    for quote in quotes:
+        norm = " ".join(quote.text.split())
+        if any(norm in " ".join(k.text.split()) for k in kept if k.article == quote.article):
+            continue
+        kept = [k for k in kept if not (k.article == quote.article and " ".join(k.text.split()) in norm)]
+        kept.append(quote)
+    return kept
+
+
+def suggested_questions(index, result: RetrievalResult, articles: list[str], limit: int = 3) -> list[str]:
+    """Questions for the care team from the quoted articles' 'Questions to ask' sections, closest first."""
+    pool: list[tuple[float, str]] = []
+    doc_ids = []
+    for hit in result.chunks:
+        if hit.chunk.article in articles and hit.chunk.doc_id not in doc_ids:
+            doc_ids.append(hit.chunk.doc_id)
+    for doc_id in doc_ids:
+        for chunk in index.document_chunks(doc_id):
+            if not any(QUESTIONS_SECTION.match(h) for h in chunk.heading_path):
+                continue
+            vectors = index.sentence_vectors(chunk)
+            for text, vec in zip(chunk.sentence_texts(), vectors):
+                if text.strip().endswith("?"):
+                    pool.append((float(np.dot(vec, result.query_vector)), " ".join(text.split())))
+    pool.sort(key=lambda p: p[0], reverse=True)
+    seen: list[str] = []
+    for _, text in pool:
+        if text not in seen:
+            seen.append(text)
+        if len(seen) >= limit:
+            break
+    return seen

@@ -1,0 +1,125 @@
+"""`Assistant.ask`: the one pipeline that chat, CLI, batch runs and evals all call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from knowledge.glossary import load_glossary
+from knowledge.index import KnowledgeIndex
+from knowledge.settings import Settings
+from qa import safety
+from qa.answer import Weights, compose, suggested_questions
+from qa.conversation import rewrite_query, user_turns
+from qa.render import EMPTY_MESSAGE, render_answer
+from qa.retrieval import Retriever
+from qa.types import Answer
+
+MAX_QUESTION_CHARS = 2000
+# Calibrated on eval/gold/default.jsonl (in-scope vs out-of-scope questions); see eval/ and the README.
+DEFAULT_ABSTAIN_THRESHOLD = 0.30
+DEFAULT_SCOPE_THRESHOLD = 0.42
+GENERIC_QUESTIONS = (
+    "How does this apply to my situation?",
+    "What should I watch for at home, and who do I call if it happens?",
+)
+
+
+class Assistant:
+    """Answers questions with verbatim quotes from the index; load once, ask many times (thread-safe reads)."""
+
+    def __init__(self, settings: Settings | None = None, index: KnowledgeIndex | None = None, embedder=None,
+                 mode: str = "hybrid", weights: Weights = Weights()) -> None:
+        self.settings = settings or Settings.from_env()
+        self.index = index or KnowledgeIndex.load(self.settings.index_dir)
+        if embedder is None:
+            from knowledge.embedding import shared_embedder
+
+            embedder = shared_embedder(self.index.model, self.settings.threads)
+        self.embedder = embedder
+        self.glossary = load_glossary(self.settings.glossary) if self.settings.glossary.exists() else None
+        self.retriever = Retriever(self.index, embedder, self.glossary, mode=mode)
+        self.weights = weights
+        self.abstain_threshold = self.settings.abstain_threshold or DEFAULT_ABSTAIN_THRESHOLD
+        self.scope_threshold = DEFAULT_SCOPE_THRESHOLD
+
+    def warm_up(self) -> None:
+        """Load the model and run one query so the first person to ask does not wait."""
+        self.ask("What is CAR-T?")
+
+    def _names_concept(self, text: str) -> bool:
+        return bool(self.glossary and self.glossary.find(text))
+
+    def ask(self, question: str, history: Sequence = (), id: str | None = None) -> Answer:
+        """Triage, retrieve, compose and render one answer."""
+        started = time.perf_counter()
+        question = (question or "").strip()
+        if not question:
+            markdown = render_answer((), notice=EMPTY_MESSAGE)
+            return Answer(question="", triage="general", abstained=True, quotes=(), suggested_questions=(),
+                          markdown=markdown, notice=EMPTY_MESSAGE, timings_ms={"total": 0.0}, id=id)
+        note = ""
+        if len(question) > MAX_QUESTION_CHARS:
+            question = question[:MAX_QUESTION_CHARS]
+            note = f"Your question was long, so I answered its first {MAX_QUESTION_CHARS:,} characters."
+        turns = user_turns(history)
+
+        t0 = time.perf_counter()
+        decision = safety.triage(question, turns, self.glossary)
+        t1 = time.perf_counter()
+        timings = {"triage": (t1 - t0) * 1000}
+
+        if decision.kind == "out_of_scope":
+            return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
+                                safety.SCOPE_EXAMPLES, "", timings, started, id)
+
+        query = rewrite_query(question, turns, self._names_concept)
+        result = self.retriever.retrieve(query, k=8)
+        t2 = time.perf_counter()
+        timings["retrieval"] = (t2 - t1) * 1000
+        composition = compose(result, self.index, query, self.weights)
+        kind = decision.kind
+        abstained = composition.confidence < self.abstain_threshold or not composition.quotes
+        if kind == "general" and not decision.in_scope and composition.confidence < self.scope_threshold:
+            timings["compose"] = (time.perf_counter() - t2) * 1000
+            return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
+                                safety.SCOPE_EXAMPLES, query, timings, started, id)
+        quotes = () if abstained and kind == "general" else composition.quotes
+        if kind in ("emergency", "defer") and abstained:
+            quotes = ()
+        articles = list(dict.fromkeys(q.article for q in quotes))
+        suggested = tuple(suggested_questions(self.index, result, articles)) if quotes else ()
+        if quotes and not suggested:
+            suggested = GENERIC_QUESTIONS
+        notice = {
+            "emergency": safety.SELF_HARM_MESSAGE if decision.self_harm else safety.EMERGENCY_MESSAGE,
+            "defer": safety.DEFER_MESSAGE,
+        }.get(kind, "")
+        if decision.self_harm:
+            quotes, suggested = (), ()
+        timings["compose"] = (time.perf_counter() - t2) * 1000
+        return self._finish(question, kind, quotes, suggested, notice, abstained and not quotes, note, (), query,
+                            timings, started, id)
+
+    def _finish(self, question, kind, quotes, suggested, notice, abstained, note, examples, query, timings,
+                started, id) -> Answer:
+        markdown = render_answer(tuple(quotes), tuple(suggested), notice, abstained and kind == "general", note,
+                                 tuple(examples))
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(
+            question=question, triage=kind, abstained=abstained or (kind == "out_of_scope"), quotes=tuple(quotes),
+            suggested_questions=tuple(suggested), markdown=markdown, notice=notice, query=query,
+            timings_ms={k: round(v, 2) for k, v in timings.items()}, id=id,
+        )
+
+
+def with_threshold(assistant: Assistant, threshold: float) -> Assistant:
+    """A copy of the settings idea for calibration scripts: same index and model, other threshold."""
+    clone = object.__new__(Assistant)
+    clone.__dict__.update(assistant.__dict__)
+    clone.abstain_threshold = threshold
+    return clone
+
+
+__all__ = ["Assistant", "replace"]

@@ -1,0 +1,51 @@
+"""Follow-up questions ("how long does it last?") rewritten into self-contained queries from the history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+_CONNECTOR = re.compile(r"^\s*(and|also|so|but|then|what about|how about|what if|same for|and what about|ok and|okay and|what else)\b", re.I)
+_ANAPHORA = re.compile(r"\b(it|its|it's|that|this|they|them|their|those|these|there|one|he|she|him|her)\b", re.I)
+_TOPIC = re.compile(
+    r"\b(car.?t|cart|crs|icans|lymphoma|leuka?emia|myeloma|cancer|keytruda|opdivo|checkpoint|immunotherapy|"
+    r"infusion|chemo\w*|apheresis|leukapheresis|ivig|transplant|bispecific|tocilizumab|steroids?)\b",
+    re.I,
+)
+MAX_FOLLOWUP_WORDS = 12
+
+
+def user_turns(history: Sequence) -> list[str]:
+    """Earlier user questions from plain strings, {'role', 'content'} messages or (user, bot) pairs."""
+    turns: list[str] = []
+    for item in history or ():
+        if isinstance(item, str):
+            turns.append(item)
+        elif isinstance(item, dict):
+            if item.get("role", "user") == "user" and isinstance(item.get("content"), str):
+                turns.append(item["content"])
+        elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
+            turns.append(item[0])
+    return [t.strip() for t in turns if t and t.strip()]
+
+
+def is_followup(question: str, names_concept: bool) -> bool:
+    """Short questions that lean on an earlier one: a leading 'and/what about', or a pronoun and no topic."""
+    words = question.split()
+    if _CONNECTOR.match(question) and len(words) <= MAX_FOLLOWUP_WORDS + 4:
+        return True
+    if len(words) > MAX_FOLLOWUP_WORDS:
+        return False
+    has_topic = names_concept or bool(_TOPIC.search(question))
+    return not has_topic and (bool(_ANAPHORA.search(question)) or len(words) <= 4)
+
+
+def rewrite_query(question: str, history: Sequence, names_concept=lambda text: False) -> str:
+    """A self-contained query: the follow-up plus the latest earlier question that names a topic."""
+    turns = user_turns(history)
+    if not turns or not is_followup(question, bool(names_concept(question))):
+        return question
+    for earlier in reversed(turns):
+        if names_concept(earlier) or _TOPIC.search(earlier) or len(earlier.split()) > 4:
+            return f"{question.strip()} ({earlier.strip()})"
+    return f"{question.strip()} ({turns[-1]})"

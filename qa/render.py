@@ -1,0 +1,96 @@
+"""Markdown for people: lead-in, quotes as blockquotes with numbered citations, sources, questions, disclaimer."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from qa.types import DISCLAIMER, Quote
+
+ABSTAIN_MESSAGE = (
+    "Our articles don't cover this yet, so I can't answer it from a trusted source. "
+    "Please ask your care team: they know your situation and can answer safely."
+)
+EMPTY_MESSAGE = (
+    "Ask me anything about CAR-T cell therapy or other cancer immunotherapies — for example, "
+    "\"What is cytokine release syndrome?\" or \"How long will I stay near the hospital?\""
+)
+
+
+def escape(text: str) -> str:
+    """Text from questions and articles is shown as text: no HTML from it ever runs in a page."""
+    return html.escape(text, quote=False)
+
+
+def one_line(text: str) -> str:
+    """Quotes are shown on one line; the verbatim check ignores whitespace."""
+    return " ".join(text.split())
+
+
+def display_path(source_path: str) -> str:
+    """A source path relative to the working folder when it is inside it."""
+    try:
+        return str(Path(source_path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return source_path
+
+
+def source_key(quote: Quote) -> tuple:
+    return (quote.article, quote.section, quote.page)
+
+
+def numbered_sources(quotes: tuple[Quote, ...]) -> list[Quote]:
+    """One entry per (article, section, page), in first-quoted order; citation n is entry n."""
+    sources: list[Quote] = []
+    for quote in quotes:
+        if source_key(quote) not in {source_key(s) for s in sources}:
+            sources.append(quote)
+    return sources
+
+
+def source_line(quote: Quote) -> str:
+    """'*Title* — Section, p. 3 · link' for the Sources list."""
+    parts = [f"*{escape(quote.title)}*"]
+    if quote.section and quote.section != quote.title:
+        parts.append(f" — {escape(quote.section)}")
+    if quote.page:
+        parts.append(f", p. {quote.page}")
+    if re.match(r"https?://", quote.url or ""):
+        parts.append(f" · [{escape(quote.url)}]({quote.url})")
+    else:
+        parts.append(f" · `{escape(display_path(quote.source_path))}`")
+    return "".join(parts)
+
+
+def render_answer(
+    quotes: tuple[Quote, ...],
+    suggested: tuple[str, ...] = (),
+    notice: str = "",
+    abstained: bool = False,
+    note: str = "",
+    examples: tuple[str, ...] = (),
+) -> str:
+    """The full answer in Markdown, disclaimer always included."""
+    blocks: list[str] = []
+    if notice:
+        blocks.append(notice)
+    if note:
+        blocks.append(f"*{escape(note)}*")
+    if abstained:
+        blocks.append(ABSTAIN_MESSAGE)
+    if examples:
+        blocks.append("You could ask, for example:\n" + "\n".join(f"- {escape(e)}" for e in examples))
+    if quotes:
+        sources = numbered_sources(quotes)
+        number = {source_key(s): i for i, s in enumerate(sources, start=1)}
+        titles = list(dict.fromkeys(q.title for q in quotes))
+        lead = " and ".join(f"*{escape(t)}*" for t in titles[:-1]) + (" and " if len(titles) > 1 else "") + f"*{escape(titles[-1])}*"
+        blocks.append(f"From our article{'s' if len(titles) > 1 else ''} {lead}:")
+        for quote in quotes:
+            blocks.append(f"> {escape(one_line(quote.text))} [{number[source_key(quote)]}]")
+        blocks.append("**Sources**\n" + "\n".join(f"{i}. {source_line(s)}" for i, s in enumerate(sources, start=1)))
+    if suggested:
+        blocks.append("**Questions you could ask your care team**\n" + "\n".join(f"- {escape(q)}" for q in suggested))
+    blocks.append(f"---\n*{DISCLAIMER}*")
+    return "\n\n".join(blocks)

@@ -1,0 +1,84 @@
+"""Hybrid retrieval: BM25 and dense search over chunks, glossary expansion, weighted reciprocal-rank fusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.index import KnowledgeIndex, StoredChunk
+
+RRF_K = 60
+MODES = ("hybrid", "bm25", "dense")
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """A chunk with its fused score, its cosine to the question and its place in the ranking."""
+
+    chunk: StoredChunk
+    score: float
+    dense: float
+    lexical: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """Ranked chunks plus the query vector, reused when choosing sentences."""
+
+    chunks: tuple[RetrievedChunk, ...]
+    query_vector: np.ndarray
+    expansions: tuple[str, ...]
+
+
+class Retriever:
+    """Finds the chunks most likely to answer a question."""
+
+    def __init__(self, index: KnowledgeIndex, embedder, glossary=None, mode: str = "hybrid",
+                 depth: int = 40, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not '{mode}'")
+        self.index = index
+        self.embedder = embedder
+        self.glossary = glossary
+        self.mode = mode
+        self.depth = depth
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
+
+    def expansions(self, query: str) -> list[str]:
+        """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""
+        return self.glossary.expansions(query, limit=3) if self.glossary else []
+
+    def retrieve(self, query: str, k: int = 8) -> RetrievalResult:
+        """Top-k chunks for a query; near-duplicate chunks (same passage in two documents) collapsed."""
+        extra = self.expansions(query)
+        expanded = f"{query} ({'; '.join(extra)})" if extra else query
+        qvec = self.embedder.encode_query(expanded)
+        dense_hits = self.index.dense_search(qvec, self.depth) if self.mode != "bm25" else []
+        lexical_hits = self.index.lexical_search(expanded, self.depth) if self.mode != "dense" else []
+        dense_scores = dict(dense_hits)
+        lexical_scores = dict(lexical_hits)
+        fused: dict[int, float] = {}
+        for weight, hits in ((self.dense_weight, dense_hits), (self.lexical_weight, lexical_hits)):
+            for rank, (chunk_id, _) in enumerate(hits):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+        ordered = sorted(fused, key=fused.get, reverse=True)
+        missing = [cid for cid in ordered[: k * 2] if cid not in dense_scores]
+        if missing:
+            vectors = np.vstack([self.index.vectors.reconstruct(int(c)) for c in missing])
+            dense_scores.update(zip(missing, (vectors @ qvec).tolist()))
+        results: list[RetrievedChunk] = []
+        seen_texts: set[str] = set()
+        for chunk_id in ordered:
+            chunk = self.index.chunk(chunk_id)
+            key = " ".join(chunk.text.split())[:300]
+            if key in seen_texts:
+                continue
+            seen_texts.add(key)
+            results.append(RetrievedChunk(chunk, fused[chunk_id], float(dense_scores.get(chunk_id, 0.0)),
+                                          float(lexical_scores.get(chunk_id, 0.0)), len(results)))
+            if len(results) >= k:
+                break
+        return RetrievalResult(tuple(results), qvec, tuple(extra))
