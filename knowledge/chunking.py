@@ -64,7 +64,8 @@ def chunk_section(
             fitted.append((piece, max(0, count_tokens([text[piece[0] : piece[1]]])[0] - 2)))
     words = [len(text[s:e].split()) for (s, e), _ in fitted]
     # What lies between sentences (list markers such as "- " or "12. ") is embedded too, so it counts.
-    gaps = [0] + [max(0, c - 2) for c in count_tokens([text[a[1] : b[0]] for (a, _), (b, _) in zip(fitted, fitted[1:])])]
+    joins = [text[a[1] : b[0]] for (a, _), (b, _) in zip(fitted, fitted[1:])]
+    gaps = [0] + ([max(0, c - 2) for c in count_tokens(joins)] if joins else [])
 
     groups: list[list[int]] = []
     i = 0

@@ -274,6 +274,7 @@ def build_index(
     started = time.perf_counter()
     settings = settings or Settings.from_env()
     index_dir = Path(settings.index_dir).expanduser()
+    _recover_interrupted_swap(index_dir)  # else the previous index is neither reused nor ever cleaned up
     _refuse_foreign_directory(index_dir)
     files, skipped = collect_files([Path(p) for p in (paths or [settings.articles])])
 
@@ -461,8 +462,13 @@ class KnowledgeIndex:
         self.sentence_matrix = sentence_matrix
         self.chunks = chunks
         self.doc_chunk_ids: dict[str, list[int]] = {}
+        self.section_starts: set[int] = set()  # chunks whose first sentence opens a section
+        previous: StoredChunk | None = None
         for chunk in sorted(chunks.values(), key=lambda c: (c.doc_id, c.position)):
             self.doc_chunk_ids.setdefault(chunk.doc_id, []).append(chunk.chunk_id)
+            if previous is None or previous.doc_id != chunk.doc_id or previous.heading_path != chunk.heading_path:
+                self.section_starts.add(chunk.chunk_id)
+            previous = chunk
 
     @property
     def model(self) -> str:

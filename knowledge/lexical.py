@@ -42,6 +42,18 @@ class LexicalIndex:
     def __init__(self, retriever, ids: np.ndarray) -> None:
         self._retriever = retriever
         self.ids = ids
+        self._idf: dict[str, float] | None = None
+
+    def idf(self, token: str) -> float:
+        """BM25 inverse document frequency of a stemmed token; rare words weigh more, unknown words most."""
+        if self._idf is None:
+            scores = self._retriever.scores
+            n = float(scores["num_docs"])
+            df = np.diff(np.asarray(scores["indptr"]))
+            idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            self._idf = {tok: float(idf[i]) for tok, i in self._retriever.vocab_dict.items() if i < len(idf)}
+            self._idf_max = float(np.log(1.0 + (n + 0.5) / 0.5))
+        return self._idf.get(token, self._idf_max)
 
     @classmethod
     def build(cls, texts: list[str], ids: list[int]) -> "LexicalIndex":

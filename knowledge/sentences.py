@@ -19,6 +19,7 @@ _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _END = re.compile(r"""[.!?]+["'”’)\]]*(?=\s)""")
 _MARKER = re.compile(r"(?:[-*+•]|\d{1,3}[.)])[ \t]+")
+_NUMBER_MARKER = re.compile(r"\d{1,3}[.)]")
 
 
 def _blocks(text: str) -> list[tuple[int, int]]:
@@ -50,14 +51,13 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for block_start, block_end in _blocks(text):
         start = block_start
-        # A list item's own number ("2. Take it") is a marker, not a sentence of its own.
-        first = block_end - len(text[block_start:block_end].lstrip())
-        marker = _MARKER.match(text, first, block_end)
-        for match in _END.finditer(text, marker.end() if marker else block_start, block_end):
+        for match in _END.finditer(text, block_start, block_end):
             end = match.end()
             nxt = text[end:block_end].lstrip()
             if not nxt:
                 continue
+            if _NUMBER_MARKER.fullmatch(text[start:end].strip()):
+                continue  # a list item's number ("2. Take it"), not a sentence of its own
             if match.group().startswith(".") and len(match.group()) == 1 and _is_abbreviation(text, end):
                 continue
             if not (nxt[0].isupper() or nxt[0].isdigit() or nxt[0] in "\"'“‘([*_"):

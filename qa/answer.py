@@ -14,6 +14,7 @@ from qa.types import Quote
 
 MAX_QUOTES = 4
 MAX_ARTICLES = 3
+MAX_LIST_ITEMS = 6
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
 
@@ -22,11 +23,13 @@ _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|it
 class Weights:
     """How a sentence's score is made; tuned on the dev gold set (see eval/)."""
 
-    sentence: float = 0.55
-    chunk: float = 0.25
-    overlap: float = 0.30
+    sentence: float = 0.40
+    chunk: float = 0.15
+    overlap: float = 0.10
     rank: float = 0.05
-    margin: float = 0.10  # keep further sentences scoring within this of the best
+    neighbour: float = 0.15  # also quote the next sentence when it scores within this of the best
+    lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
+    margin: float = 0.12  # keep further sentences scoring within this of the best
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,27 @@ class Composition:
     top_article: str
 
 
-def _is_quotable(text: str, heading_path: tuple[str, ...]) -> bool:
-    """Questions, fragments and the 'Questions to ask' lists are not answers."""
-    if any(QUESTIONS_SECTION.match(h) for h in heading_path):
-        return False
+_ASKS_FOR_QUESTIONS = re.compile(r"\b(what|which) (questions?|should (i|we) ask)|\bquestions? (to|for|i should|should i) ask|\bwhat (to|should i|do i) ask\b", re.I)
+
+
+def _is_quotable(text: str, heading_path: tuple[str, ...], wants_questions: bool = False) -> bool:
+    """Fragments are never answers; questions (and 'Questions to ask' lists) only when questions are asked for."""
     stripped = text.strip()
-    return len(stripped.split()) >= 4 and not stripped.endswith("?")
+    if len(stripped.split()) < 4:
+        return False
+    if wants_questions:
+        return True
+    return not stripped.endswith("?") and not any(QUESTIONS_SECTION.match(h) for h in heading_path)
 
 
 def score_sentences(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> list[Candidate]:
     """Score every quotable sentence of the retrieved chunks against the question."""
     q_tokens = set(tokenize(query))
     x_tokens = set(tokenize(" ".join(result.expansions))) - q_tokens
-    denominator = max(1, len(q_tokens))
+    idf = index.lexical.idf
+    q_weight = sum(idf(t) for t in q_tokens) or 1.0
+    x_weight = max((idf(t) for t in x_tokens), default=0.0)
+    wants_questions = bool(_ASKS_FOR_QUESTIONS.search(query))
     candidates: list[Candidate] = []
     for hit in result.chunks:
         chunk = hit.chunk
@@ -70,15 +81,17 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
         cosines = vectors @ result.query_vector
         for i, (start, end) in enumerate(chunk.sentences):
             text = chunk.text[start:end]
-            if not _is_quotable(text, chunk.heading_path):
+            if not _is_quotable(text, chunk.heading_path, wants_questions):
                 continue
             s_tokens = set(tokenize(text))
-            overlap = (len(q_tokens & s_tokens) + (0.5 if x_tokens & s_tokens else 0.0)) / denominator
+            matched = sum(idf(t) for t in q_tokens & s_tokens) + (0.5 * x_weight if x_tokens & s_tokens else 0.0)
+            overlap = matched / q_weight
             score = (
                 weights.sentence * float(cosines[i])
                 + weights.chunk * hit.dense
                 + weights.overlap * min(1.0, overlap)
                 + weights.rank / (1 + hit.rank)
+                + (weights.lead if i == 0 and chunk.chunk_id in index.section_starts else 0.0)
             )
             candidates.append(Candidate(hit, i, score, float(cosines[i])))
     return candidates
@@ -114,15 +127,20 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
         if doc not in articles:
             articles.append(doc)
 
-    # Group by chunk; extend a sentence that leans on the one before it ("It usually starts...").
+    # Group by chunk; widen a sentence to the neighbours it needs to make sense or that also answer.
+    scores = {(c.hit.chunk.chunk_id, c.index): c.score for c in candidates}
     spans: dict[int, tuple[RetrievedChunk, set[int], float]] = {}
     for cand in chosen:
         hit, idx = cand.hit, cand.index
+        texts = hit.chunk.sentence_texts()
         entry = spans.setdefault(hit.chunk.chunk_id, (hit, set(), cand.score))
         entry[1].add(idx)
-        text = hit.chunk.sentence_texts()[idx]
-        if idx > 0 and _LEADING_REFERENCE.match(text) and _is_quotable(hit.chunk.sentence_texts()[idx - 1], hit.chunk.heading_path):
+        if idx > 0 and _LEADING_REFERENCE.match(texts[idx]) and (hit.chunk.chunk_id, idx - 1) in scores:
             entry[1].add(idx - 1)
+        if texts[idx].rstrip().endswith(":"):  # "Symptoms can include:" needs the list that follows
+            entry[1].update(range(idx + 1, min(len(texts), idx + 1 + MAX_LIST_ITEMS)))
+        elif idx + 1 < len(texts) and scores.get((hit.chunk.chunk_id, idx + 1), -1.0) >= best - weights.neighbour:
+            entry[1].add(idx + 1)
 
     quotes: list[Quote] = []
     for article in articles:

@@ -36,7 +36,8 @@ class Retriever:
     """Finds the chunks most likely to answer a question."""
 
     def __init__(self, index: KnowledgeIndex, embedder, glossary=None, mode: str = "hybrid",
-                 depth: int = 40, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> None:
+                 depth: int = 40, dense_weight: float = 1.0, lexical_weight: float = 1.0,
+                 expand_dense: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not '{mode}'")
         self.index = index
@@ -46,6 +47,7 @@ class Retriever:
         self.depth = depth
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
+        self.expand_dense = expand_dense
 
     def expansions(self, query: str) -> list[str]:
         """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""
@@ -55,7 +57,7 @@ class Retriever:
         """Top-k chunks for a query; near-duplicate chunks (same passage in two documents) collapsed."""
         extra = self.expansions(query)
         expanded = f"{query} ({'; '.join(extra)})" if extra else query
-        qvec = self.embedder.encode_query(expanded)
+        qvec = self.embedder.encode_query(expanded if self.expand_dense else query)
         dense_hits = self.index.dense_search(qvec, self.depth) if self.mode != "bm25" else []
         lexical_hits = self.index.lexical_search(expanded, self.depth) if self.mode != "dense" else []
         dense_scores = dict(dense_hits)

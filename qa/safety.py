@@ -87,17 +87,17 @@ def describes_symptom_now(text: str, rules: _Rules | None = None) -> tuple[str, 
     g = rules.groups
     found: list[str] = []
     clauses = [c for c in _CLAUSE.split(text) if c and c.strip()]
-    # A whole-message view catches "my wife had car t 5 days ago, now confused" split across clauses.
-    whole_personal = _any(g["now"], text) and not _any(g["distant_past"], text)
+    # "My wife had CAR-T 5 days ago. Now she is confused": the person and the time can sit in other clauses.
+    recent = _any(g["recent_time"], text)
+    personal_now = _any(g["now"], text) and _any(g["present"], text)
     for clause in clauses:
         names = _symptoms_in(clause, rules)
         if not names:
             continue
         if _any(g["hypothetical"], clause) or _any(g["distant_past"], clause):
             continue
-        personal = _any(g["now"], clause)
-        present = _any(g["present"], clause)
-        if _any(g["recent_time"], clause) or (personal and present) or (whole_personal and present) or (personal and _any(g["present"], text)):
+        clause_now = _any(g["now"], clause) and _any(g["present"], clause)
+        if recent or clause_now or personal_now:
             found.extend(n for n in names if n not in found)
     return tuple(found)
 
@@ -113,9 +113,13 @@ def triage(question: str, history: list[str] | tuple[str, ...] = (), glossary=No
     if symptoms:
         return Triage("emergency", symptoms=symptoms, reasons=("symptom_now",))
     context = " ".join([*(normalise(h) for h in history[-2:]), text])
-    in_scope = _any(g["in_scope"], context) or bool(glossary and glossary.find(context))
-    if _any(g["defer"], text) and (in_scope or not _any(g["other_medical"], text)):
-        return Triage("defer", in_scope=in_scope, reasons=("decision",))
-    if not in_scope and (_any(g["off_topic"], text) or _any(g["other_medical"], text)):
+    # A glossary hit on a generic word ("infection") is weak evidence; one on "CRS" or "Keytruda" is strong.
+    named = [m.name for m in glossary.find(context)] if glossary else []
+    strong = _any(g["in_scope"], context) or any(not _any(g["weak_in_scope"], n.lower()) for n in named)
+    in_scope = strong or _any(g["weak_in_scope"], context)
+    elsewhere = _any(g["off_topic"], text) or _any(g["other_medical"], text)
+    if elsewhere and not strong:
         return Triage("out_of_scope", in_scope=False, reasons=("off_topic",))
+    if _any(g["defer"], text):
+        return Triage("defer", in_scope=in_scope, reasons=("decision",))
     return Triage("general", in_scope=in_scope)

@@ -126,18 +126,24 @@ def test_glossary_entries(glossary):
         )
 
 
+def _variant_key(name: str) -> str:
+    """How the glossary compares names: lowercase, with runs of spaces and hyphens as one space ('CAR-T' == 'car t')."""
+    return re.sub(r"[\s\-]+", " ", name.lower()).strip()
+
+
 def test_glossary_no_duplicate_variants(glossary):
+    """A variant belongs to one entry only (compared as the glossary does, ignoring case, hyphens and spaces)."""
+    terms = {_variant_key(str(e["term"])): e["term"] for e in glossary}
+    assert len(terms) == len(glossary), "two glossary entries have the same term"
     owner: dict[str, str] = {}
-    terms = {str(e["term"]).strip().lower(): e["term"] for e in glossary}
-    assert len(terms) == len(glossary), "duplicate terms in the glossary"
     clashes = []
     for entry in glossary:
         seen_here = set()
         for variant in entry.get("variants") or []:
-            key = variant.strip().lower()
-            if key in seen_here:
+            key = _variant_key(variant)
+            if variant.strip().lower() in seen_here:
                 clashes.append(f"{variant!r} twice in {entry['term']!r}")
-            seen_here.add(key)
+            seen_here.add(variant.strip().lower())
             if key in owner and owner[key] != entry["term"]:
                 clashes.append(f"{variant!r} in both {owner[key]!r} and {entry['term']!r}")
             owner.setdefault(key, entry["term"])

@@ -1,0 +1,122 @@
+"""Gold sets: read the dev shape (`kind`, `facts`) and the medquad shape (`gold_article`, `gold_answer`) into `GoldItem`s."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("answer", "followup", "emergency", "not_emergency", "defer", "out_of_scope")
+# The triage each kind of item should get; an `answer` item that comes back `emergency` is a false alarm.
+EXPECTED_TRIAGE = {
+    "answer": "general",
+    "followup": "general",
+    "not_emergency": "general",
+    "emergency": "emergency",
+    "defer": "defer",
+    "out_of_scope": "out_of_scope",
+}
+DEFAULT_GOLD = Path(__file__).resolve().parent / "gold" / "default.jsonl"
+
+
+class GoldFormatError(ValueError):
+    """A gold file line that cannot be scored; the message names the file, the line and the fix."""
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """One question with what a correct answer must show."""
+
+    id: str
+    kind: str
+    question: str
+    history: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    category: str = ""
+    gold_article: str | None = None
+    gold_answer: str | None = None
+
+    @property
+    def expected_triage(self) -> str:
+        return EXPECTED_TRIAGE[self.kind]
+
+    @property
+    def scores_facts(self) -> bool:
+        """Fact hit is scored (and gated) for answer and follow-up items that carry facts."""
+        return self.kind in ("answer", "followup") and bool(self.facts)
+
+
+@dataclass(frozen=True)
+class GoldSet:
+    """A loaded gold file: its items, where it came from and which shape it is in."""
+
+    path: str
+    items: tuple[GoldItem, ...]
+    shape: str  # "dev" (kinds and facts) or "medquad" (gold_article and gold_answer)
+
+
+def load_gold(path: Path) -> GoldSet:
+    """Read a JSONL gold file; every bad line is reported at once with its line number."""
+    path = Path(path)
+    if not path.exists():
+        raise GoldFormatError(f"no gold file at {path}; give one with --gold FILE.jsonl")
+    items: list[GoldItem] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = parse_item(json.loads(line), number)
+        except ValueError as err:  # JSONDecodeError and GoldFormatError are both ValueErrors
+            problems.append(f"line {number}: {err}")
+            continue
+        if item.id in seen:
+            problems.append(f"line {number}: duplicate id '{item.id}'")
+            continue
+        seen.add(item.id)
+        items.append(item)
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise GoldFormatError(f"{path} has {len(problems)} bad line(s):\n  {shown}{more}")
+    if not items:
+        raise GoldFormatError(f"{path} holds no gold items (one JSON object per line)")
+    shape = "medquad" if all(i.gold_answer is not None and not i.facts for i in items) else "dev"
+    return GoldSet(str(path), tuple(items), shape)
+
+
+def parse_item(data: object, number: int = 0) -> GoldItem:
+    """One JSON object as a GoldItem; items without `kind` but with `gold_answer` are medquad-shaped answers."""
+    if not isinstance(data, dict):
+        raise GoldFormatError("expected a JSON object")
+    question = data.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise GoldFormatError('needs a non-empty "question" string')
+    kind = data.get("kind") or ("answer" if "gold_answer" in data else None)
+    if kind not in KINDS:
+        raise GoldFormatError(f'"kind" must be one of {", ".join(KINDS)} (got {kind!r})')
+    facts = data.get("facts") or []
+    if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
+        raise GoldFormatError('"facts" must be a list of regular expressions')
+    for fact in facts:
+        try:
+            re.compile(fact)
+        except re.error as err:
+            raise GoldFormatError(f"fact {fact!r} is not a valid regular expression ({err})") from None
+    history = data.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise GoldFormatError('"history" must be a list of earlier questions')
+    gold_article = data.get("gold_article")
+    gold_answer = data.get("gold_answer")
+    return GoldItem(
+        id=str(data.get("id") or f"line-{number}"),
+        kind=kind,
+        question=question,
+        history=tuple(history),
+        facts=tuple(facts),
+        category=str(data.get("category") or data.get("qtype") or kind),
+        gold_article=str(gold_article) if gold_article else None,
+        gold_answer=str(gold_answer) if isinstance(gold_answer, str) else None,
+    )
