@@ -18,8 +18,8 @@ from qa.types import Answer
 
 MAX_QUESTION_CHARS = 2000
 # Calibrated on eval/gold/default.jsonl (in-scope vs out-of-scope questions); see eval/ and the README.
-DEFAULT_ABSTAIN_THRESHOLD = 0.30
-DEFAULT_SCOPE_THRESHOLD = 0.42
+DEFAULT_ABSTAIN_THRESHOLD = 0.35
+DEFAULT_SCOPE_THRESHOLD = 0.40
 GENERIC_QUESTIONS = (
     "How does this apply to my situation?",
     "What should I watch for at home, and who do I call if it happens?",
@@ -48,8 +48,9 @@ class Assistant:
         """Load the model and run one query so the first person to ask does not wait."""
         self.ask("What is CAR-T?")
 
-    def _names_concept(self, text: str) -> bool:
-        return bool(self.glossary and self.glossary.find(text))
+    def concepts(self, text: str) -> list[str]:
+        """Glossary names in a text, as the patient wrote them (used to carry a topic into follow-ups)."""
+        return [m.name for m in self.glossary.find(text)] if self.glossary else []
 
     def ask(self, question: str, history: Sequence = (), id: str | None = None) -> Answer:
         """Triage, retrieve, compose and render one answer."""
@@ -74,7 +75,7 @@ class Assistant:
             return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
                                 safety.SCOPE_EXAMPLES, "", timings, started, id)
 
-        query = rewrite_query(question, turns, self._names_concept)
+        query = rewrite_query(question, turns, self.concepts)
         result = self.retriever.retrieve(query, k=8)
         t2 = time.perf_counter()
         timings["retrieval"] = (t2 - t1) * 1000

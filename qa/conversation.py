@@ -40,12 +40,30 @@ def is_followup(question: str, names_concept: bool) -> bool:
     return not has_topic and (bool(_ANAPHORA.search(question)) or len(words) <= 4)
 
 
-def rewrite_query(question: str, history: Sequence, names_concept=lambda text: False) -> str:
-    """A self-contained query: the follow-up plus the latest earlier question that names a topic."""
+_QUESTION_OPENER = re.compile(
+    r"^\s*(what|how|why|when|where|who|which|is|are|can|could|does|do|will|should|tell me)\b( (is|are|does|do|can|about|long|much|many|often))*\s*",
+    re.I,
+)
+
+
+def topic_of(text: str, concepts=lambda text: []) -> str:
+    """The subject of an earlier question: its glossary concepts, else the question without its opener."""
+    names = list(dict.fromkeys([*concepts(text), *(m.group(0) for m in _TOPIC.finditer(text))]))
+    if names:
+        return ", ".join(names)
+    return _QUESTION_OPENER.sub("", text).strip(" ?.!")
+
+
+def rewrite_query(question: str, history: Sequence, concepts=lambda text: []) -> str:
+    """A self-contained query: the follow-up plus the subject of the latest earlier question that has one.
+
+    >>> rewrite_query("how is it treated?", ["what is CRS?"], lambda t: ["CRS"] if "CRS" in t else [])
+    'how is it treated? (CRS)'
+    """
     turns = user_turns(history)
-    if not turns or not is_followup(question, bool(names_concept(question))):
+    if not turns or not is_followup(question, bool(concepts(question))):
         return question
     for earlier in reversed(turns):
-        if names_concept(earlier) or _TOPIC.search(earlier) or len(earlier.split()) > 4:
-            return f"{question.strip()} ({earlier.strip()})"
-    return f"{question.strip()} ({turns[-1]})"
+        if concepts(earlier) or _TOPIC.search(earlier) or len(earlier.split()) > 4:
+            return f"{question.strip()} ({topic_of(earlier, concepts)})"
+    return f"{question.strip()} ({topic_of(turns[-1], concepts)})"

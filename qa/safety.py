@@ -52,9 +52,13 @@ class _Rules:
     groups: dict[str, tuple[re.Pattern, ...]]
 
 
-@lru_cache(maxsize=2)
-def load_rules(path: Path = RULES_PATH) -> _Rules:
-    """Compile the YAML rules once per process."""
+def load_rules(path: Path | None = None) -> _Rules:
+    """The triage rules (default: triage_rules.yaml beside this module), compiled once per file."""
+    return _compile_rules(path or RULES_PATH)
+
+
+@lru_cache(maxsize=4)
+def _compile_rules(path: Path) -> _Rules:
     import yaml
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))

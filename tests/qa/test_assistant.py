@@ -1,0 +1,110 @@
+"""The Assistant end to end on the bundled articles: verbatim quotes, citations, safety layers, abstention."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from knowledge.loaders import load_document
+from qa.types import DISCLAIMER
+
+pytestmark = pytest.mark.slow
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_general_answer_quotes_sources_verbatim_with_citations(assistant) -> None:
+    answer = assistant.ask("what medicine do they use for cytokine release syndrome?")
+    assert answer.triage == "general" and not answer.abstained
+    assert 1 <= len(answer.quotes) <= 6
+    assert any(re.search("tocilizumab", q.text, re.I) for q in answer.quotes)
+    assert len({q.article for q in answer.quotes}) <= 3
+    for quote in answer.quotes:
+        source = Path(quote.source_path)
+        assert _norm(quote.text) in _norm(source.read_text(encoding="utf-8")), quote.text
+        section_names = {s.heading_path[-1] for s in load_document(source.resolve()).sections if s.heading_path}
+        assert quote.section in section_names | {quote.title}
+        assert f"> {_norm(quote.text)}"[:60] in answer.markdown
+    # every citation number points at an entry of the Sources list
+    cited = set(map(int, re.findall(r"\[(\d+)\]\s*$", answer.markdown, re.M)))
+    sources = re.findall(r"^(\d+)\. \*", answer.markdown.split("**Sources**")[1], re.M)
+    assert cited and cited <= set(map(int, sources))
+    assert answer.suggested_questions and all(q.endswith("?") for q in answer.suggested_questions)
+    assert DISCLAIMER in answer.markdown
+
+
+def test_quotes_keep_document_order_within_an_article(assistant) -> None:
+    answer = assistant.ask("what are the symptoms of CRS and how is it treated")
+    by_article: dict[str, list[int]] = {}
+    for quote in answer.quotes:
+        text = _norm(Path(quote.source_path).read_text(encoding="utf-8"))
+        by_article.setdefault(quote.article, []).append(text.index(_norm(quote.text)))
+    assert all(positions == sorted(positions) for positions in by_article.values())
+
+
+def test_emergency_starts_with_urgent_message_then_quotes(assistant) -> None:
+    answer = assistant.ask("my husband had car t 3 days ago and now has a fever of 39")
+    assert answer.triage == "emergency"
+    assert answer.markdown.startswith("**If this is happening now, call your treatment center's 24-hour number")
+    assert "911" in answer.markdown.split("\n\n")[0]
+    assert answer.quotes, "an emergency answer still gives the relevant quotes"
+    assert DISCLAIMER in answer.markdown
+
+
+def test_self_harm_gets_crisis_help_not_article_quotes(assistant) -> None:
+    answer = assistant.ask("i dont want to be here anymore")
+    assert answer.triage == "emergency" and "988" in answer.markdown and not answer.quotes
+
+
+def test_personal_decision_is_deferred_with_helpful_quotes(assistant) -> None:
+    answer = assistant.ask("can i skip my keytruda infusion next week?")
+    assert answer.triage == "defer"
+    assert answer.markdown.startswith("**This is a decision for your care team.**")
+
+
+def test_out_of_scope_gets_kind_scope_message_and_no_quotes(assistant) -> None:
+    for question in ("how do i bake sourdough bread", "how do i lower my cholesterol"):
+        answer = assistant.ask(question)
+        assert answer.triage == "out_of_scope" and answer.abstained and not answer.quotes
+        assert "CAR-T" in answer.markdown and answer.markdown.count("\n- ") >= 3
+
+
+def test_weak_evidence_abstains_instead_of_guessing(assistant) -> None:
+    for question in ("can i eat sushi after car t", "what is the best wig shop for chemo hair loss"):
+        answer = assistant.ask(question)
+        assert answer.triage == "general" and answer.abstained and not answer.quotes
+        assert "Our articles don't cover this" in answer.markdown and "care team" in answer.markdown
+
+
+def test_follow_up_uses_the_conversation(assistant) -> None:
+    answer = assistant.ask("how is it treated?", history=["what is cytokine release syndrome?"])
+    assert any(re.search("tocilizumab|steroid", q.text, re.I) for q in answer.quotes)
+
+
+def test_html_in_a_question_or_article_is_shown_as_text(assistant) -> None:
+    answer = assistant.ask("<script>alert(1)</script> what is CRS?" * 1)
+    assert "<script>" not in answer.markdown
+
+
+def test_long_question_is_answered_on_its_first_2000_characters(assistant) -> None:
+    answer = assistant.ask("what is cytokine release syndrome? " + "please " * 600)
+    assert len(answer.question) == 2000 and "first 2,000 characters" in answer.markdown
+    assert answer.quotes
+
+
+def test_empty_question_gets_a_friendly_prompt(assistant) -> None:
+    answer = assistant.ask("   ")
+    assert not answer.quotes and "Ask me anything" in answer.markdown
+
+
+def test_json_contract_shape(assistant) -> None:
+    data = assistant.ask("how long do I need to stay near the hospital?", id="q1").to_json()
+    assert set(data) == {"id", "question", "triage", "abstained", "quotes", "suggested_questions", "disclaimer",
+                         "markdown", "timings_ms"}
+    assert data["id"] == "q1" and data["triage"] in {"general", "emergency", "defer", "out_of_scope"}
+    assert {"text", "article", "title", "section", "url", "source_path", "score"} <= set(data["quotes"][0])
+    assert {"triage", "retrieval", "compose", "total"} <= set(data["timings_ms"])

@@ -1,0 +1,39 @@
+"""Follow-ups are rewritten from the history; new questions are left alone."""
+
+from __future__ import annotations
+
+from knowledge.glossary import load_glossary
+from knowledge.settings import DEFAULT_GLOSSARY
+from qa.conversation import rewrite_query, user_turns
+
+GLOSSARY = load_glossary(DEFAULT_GLOSSARY)
+
+
+def names(text: str) -> list[str]:
+    return [m.name for m in GLOSSARY.find(text)]
+
+
+def test_vague_follow_up_takes_the_topic_of_the_earlier_question() -> None:
+    query = rewrite_query("how long does it last?", ["What is cytokine release syndrome?"], names)
+    assert query == "how long does it last? (cytokine release syndrome)"
+
+
+def test_connector_follow_up_with_its_own_topic_still_uses_the_history() -> None:
+    query = rewrite_query("and for myeloma?", ["which car t products are approved for lymphoma"], names)
+    assert "myeloma" in query and "lymphoma" in query
+
+
+def test_unrelated_new_question_is_left_alone() -> None:
+    question = "What does tocilizumab do?"
+    assert rewrite_query(question, ["how long is the hospital stay after car t"], names) == question
+
+
+def test_no_history_means_no_rewrite() -> None:
+    assert rewrite_query("how is it treated?", [], names) == "how is it treated?"
+
+
+def test_history_accepts_strings_messages_and_pairs() -> None:
+    messages = [{"role": "user", "content": "what is ICANS"}, {"role": "assistant", "content": "quote"}]
+    assert user_turns(messages) == ["what is ICANS"]
+    assert user_turns([("what is CRS", "answer")]) == ["what is CRS"]
+    assert user_turns(["  what is CRS  ", ""]) == ["what is CRS"]

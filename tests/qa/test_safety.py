@@ -1,0 +1,105 @@
+"""Triage on tricky wording, both ways: real emergencies must alarm, general questions about symptoms must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.glossary import load_glossary
+from knowledge.settings import DEFAULT_GLOSSARY
+from qa.safety import triage
+
+GLOSSARY = load_glossary(DEFAULT_GLOSSARY)
+
+EMERGENCIES = [
+    "I think I'm running a fever, it's 100.8 and I had my cells last Tuesday",
+    "my mother is shaking so hard her teeth chatter and she feels hot",
+    "he keeps mixing up words and cant write his name, infusion was friday",
+    "Help, my son just had a seizure",
+    "i have the worst headache of my life and i got yescarta 6 days ago",
+    "im struggling to breathe tonight",
+    "my dad passed out in the bathroom",
+    "my husband is very drowsy and hard to wake up this morning",
+    "having chest pains after my opdivo infusion",
+    "Temperature 39.2C, day 5 post CAR-T",
+    "wife is confused and doesnt know what day it is",
+    "we're at home 10 days after car t and his temp just hit 38.3",
+    "diarrhea 7 times since this morning on ipilimumab",
+    "heart racing like 140 just sitting on the couch, my infusion was 3 days ago. is this normal??",
+    "my temp is 38,5 since this morning",
+]
+SELF_HARM = ["I want to kill myself", "i dont want to be here anymore", "everyone would be better off without me"]
+GENERAL = [
+    "what temperature counts as a fever after car t",
+    "how common are seizures with car-t",
+    "can car t make you confused",
+    "what does ICANS look like",
+    "why do they check handwriting every day",
+    "how long does the fever from CRS last",
+    "is chest pain a side effect of keytruda",
+    "what should I do if I get chills at home",
+    "signs of infection after cart",
+    "can immunotherapy cause diarrhea",
+    "I had CRS two months ago, could it come back?",
+    "what fever is dangerous after car t?",
+    "when should i go to the er after infusion",
+    "In the trial 38.5% of people had CRS, is that a lot?",
+]
+DEFER = [
+    "can i stop taking my acyclovir",
+    "should I take ibuprofen for my headache after car t",
+    "is it ok to skip my ivig this month",
+    "should my mom choose abecma or carvykti",
+    "my platelet count is 20, is that dangerous?",
+    "can i double my dexamethasone",
+    "should we go ahead with the transplant or car t first",
+    "can i skip my keytruda infusion next week",
+]
+OUT_OF_SCOPE = ["whats the weather tomorrow", "write me a poem about my cat", "how do i lower my cholesterol",
+                "is ibuprofen ok for a sprained ankle", "my toddler has an ear infection does she need antibiotics"]
+
+
+@pytest.mark.parametrize("question", EMERGENCIES)
+def test_symptoms_happening_now_are_emergencies(question: str) -> None:
+    result = triage(question, glossary=GLOSSARY)
+    assert result.kind == "emergency", question
+    assert result.symptoms
+
+
+@pytest.mark.parametrize("question", SELF_HARM)
+def test_thoughts_of_self_harm_are_emergencies(question: str) -> None:
+    result = triage(question, glossary=GLOSSARY)
+    assert result.kind == "emergency" and result.self_harm
+
+
+@pytest.mark.parametrize("question", GENERAL)
+def test_questions_that_only_name_a_symptom_do_not_alarm(question: str) -> None:
+    assert triage(question, glossary=GLOSSARY).kind == "general", question
+
+
+@pytest.mark.parametrize("question", DEFER)
+def test_personal_decisions_go_to_the_care_team(question: str) -> None:
+    assert triage(question, glossary=GLOSSARY).kind == "defer", question
+
+
+@pytest.mark.parametrize("question", OUT_OF_SCOPE)
+def test_off_topic_and_other_medical_questions_are_out_of_scope(question: str) -> None:
+    assert triage(question, glossary=GLOSSARY).kind == "out_of_scope", question
+
+
+def test_follow_up_history_keeps_a_vague_question_in_scope() -> None:
+    result = triage("how long does it last?", ["what is cytokine release syndrome"], GLOSSARY)
+    assert result.kind == "general" and result.in_scope
+
+
+def test_rules_are_data_a_maintainer_can_extend(tmp_path, monkeypatch) -> None:
+    """A new symptom pattern in the YAML file changes triage without touching code."""
+    from qa import safety
+
+    rules = safety.RULES_PATH.read_text(encoding="utf-8").replace(
+        "  chills:\n", "  hiccups:\n    - '\\bhiccups\\b'\n  chills:\n", 1
+    )
+    custom = tmp_path / "rules.yaml"
+    custom.write_text(rules, encoding="utf-8")
+    monkeypatch.setattr(safety, "RULES_PATH", custom)
+    assert triage("my husband has had hiccups since this morning").kind == "emergency"
+    assert triage("why do people get hiccups?").kind == "general"
