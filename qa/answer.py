@@ -27,9 +27,9 @@ class Weights:
     chunk: float = 0.15
     overlap: float = 0.10
     rank: float = 0.05
-    neighbour: float = 0.15  # also quote the next sentence when it scores within this of the best
+    neighbour: float = 0.20  # also quote the next sentence when it scores within this of the best
     lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
-    margin: float = 0.12  # keep further sentences scoring within this of the best
+    margin: float = 0.15  # keep further sentences scoring within this of the best
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ MAX_QUESTION_CHARS = 2000
 # Calibrated on eval/gold/default.jsonl (in-scope vs out-of-scope questions); see eval/ and the README.
 DEFAULT_ABSTAIN_THRESHOLD = 0.35
 DEFAULT_SCOPE_THRESHOLD = 0.40
+EMERGENCY_QUERY = "when to call the care team's 24-hour number right away or 911"
 GENERIC_QUESTIONS = (
     "How does this apply to my situation?",
     "What should I watch for at home, and who do I call if it happens?",
@@ -76,6 +77,9 @@ class Assistant:
                                 safety.SCOPE_EXAMPLES, "", timings, started, id)
 
         query = rewrite_query(question, turns, self.concepts)
+        if decision.kind == "emergency" and decision.symptoms:
+            # Someone with a symptom now needs what to do first: steer retrieval to when-to-call advice.
+            query = f"{query} ({', '.join(s.replace('_', ' ') for s in decision.symptoms)}: {EMERGENCY_QUERY})"
         result = self.retriever.retrieve(query, k=8)
         t2 = time.perf_counter()
         timings["retrieval"] = (t2 - t1) * 1000
