@@ -28,6 +28,7 @@ class Weights:
     overlap: float = 0.10
     rank: float = 0.05
     neighbour: float = 0.20  # also quote the next sentence when it scores within this of the best
+    intro: float = 0.06  # penalty for text before the first heading: summaries, rarely the specific answer
     lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
     margin: float = 0.15  # keep further sentences scoring within this of the best
 
@@ -92,6 +93,7 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
                 + weights.overlap * min(1.0, overlap)
                 + weights.rank / (1 + hit.rank)
                 + (weights.lead if i == 0 and chunk.chunk_id in index.section_starts else 0.0)
+                - (weights.intro if not chunk.heading_path else 0.0)
             )
             candidates.append(Candidate(hit, i, score, float(cosines[i])))
     return candidates
@@ -113,9 +115,17 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
     chosen: list[Candidate] = []
     articles: list[str] = []
     seen_text: set[str] = set()
+    # Overlapping chunks hold the same sentence twice; prefer the copy that has the next sentence too.
+    occurrences: dict[str, Candidate] = {}
+    for cand in candidates:
+        key = " ".join(cand.hit.chunk.sentence_texts()[cand.index].split())
+        known = occurrences.get(key)
+        if known is None or (known.index + 1 >= len(known.hit.chunk.sentences) > 0 and cand.index + 1 < len(cand.hit.chunk.sentences)):
+            occurrences[key] = cand
     for cand in candidates:
         if len(chosen) >= MAX_QUOTES or cand.score < best - weights.margin:
             break
+        cand = occurrences[" ".join(cand.hit.chunk.sentence_texts()[cand.index].split())]
         doc = cand.hit.chunk.doc_id
         text = " ".join(cand.hit.chunk.sentence_texts()[cand.index].split())
         if text in seen_text:
@@ -139,7 +149,12 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
             entry[1].add(idx - 1)
         if texts[idx].rstrip().endswith(":"):  # "Symptoms can include:" needs the list that follows
             entry[1].update(range(idx + 1, min(len(texts), idx + 1 + MAX_LIST_ITEMS)))
-        elif idx + 1 < len(texts) and scores.get((hit.chunk.chunk_id, idx + 1), -1.0) >= best - weights.neighbour:
+        elif idx + 1 < len(texts) and (hit.chunk.chunk_id, idx + 1) in scores and (
+            scores[(hit.chunk.chunk_id, idx + 1)] >= best - weights.neighbour
+            or (cand is chosen[0] and idx == 0 and hit.chunk.chunk_id in index.section_starts)
+        ):
+            # The best sentence opening a section usually needs its second sentence: articles answer
+            # a heading's question in its first two sentences.
             entry[1].add(idx + 1)
 
     quotes: list[Quote] = []

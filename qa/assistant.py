@@ -11,7 +11,7 @@ from knowledge.index import KnowledgeIndex
 from knowledge.settings import Settings
 from qa import safety
 from qa.answer import Weights, compose, suggested_questions
-from qa.conversation import rewrite_query, user_turns
+from qa.conversation import focus_question, rewrite_query, user_turns
 from qa.render import EMPTY_MESSAGE, render_answer
 from qa.retrieval import Retriever
 from qa.types import Answer
@@ -76,7 +76,7 @@ class Assistant:
             return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
                                 safety.SCOPE_EXAMPLES, "", timings, started, id)
 
-        query = rewrite_query(question, turns, self.concepts)
+        query = rewrite_query(focus_question(question, self.concepts), turns, self.concepts)
         if decision.kind == "emergency" and decision.symptoms:
             # Someone with a symptom now needs what to do first: steer retrieval to when-to-call advice.
             query = f"{query} ({', '.join(s.replace('_', ' ') for s in decision.symptoms)}: {EMERGENCY_QUERY})"

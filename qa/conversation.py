@@ -67,3 +67,29 @@ def rewrite_query(question: str, history: Sequence, concepts=lambda text: []) ->
         if concepts(earlier) or _TOPIC.search(earlier) or len(earlier.split()) > 4:
             return f"{question.strip()} ({topic_of(earlier, concepts)})"
     return f"{question.strip()} ({topic_of(turns[-1], concepts)})"
+
+
+_SENTENCE_END = re.compile(r"(?<=[?.!])\s+|\n+")
+_ASKING = re.compile(r"\?|^\s*(what|how|why|when|where|who|which|is|are|can|could|does|do|will|would|should)\b", re.I)
+LONG_QUESTION_WORDS = 40
+
+
+def focus_question(question: str, concepts=lambda text: []) -> str:
+    """For a long personal story, the sentences that ask, plus the concepts named anywhere in it.
+
+    Stories bury the question ("...he plays golf twice a week. How well does Breyanzi work?"); searching
+    with every word of the story finds articles about golf and chemo history instead.
+    """
+    if len(question.split()) <= LONG_QUESTION_WORDS:
+        return question
+    sentences = [s.strip() for s in _SENTENCE_END.split(question) if s and s.strip()]
+    asking = [i for i, s in enumerate(sentences) if _ASKING.search(s)]
+    if not asking:
+        return question
+    chosen = asking[-2:]
+    focus = " ".join(sentences[i] for i in chosen)
+    if _ANAPHORA.search(focus) and chosen[0] > 0:  # "how common is that?" needs the sentence it points to
+        focus = f"{sentences[chosen[0] - 1]} {focus}"
+    story = " ".join(sentences[: chosen[0]])
+    named = [n for n in dict.fromkeys(concepts(story)) if n.lower() not in focus.lower()][:3]
+    return f"{focus} ({', '.join(named)})" if named else focus
