@@ -67,7 +67,7 @@ def _is_quotable(text: str, heading_path: tuple[str, ...], wants_questions: bool
 
 def score_sentences(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> list[Candidate]:
     """Score every quotable sentence of the retrieved chunks against the question."""
-    q_tokens = set(tokenize(query))
+    q_tokens = set(tokenize(result.query or query))
     x_tokens = set(tokenize(" ".join(result.expansions))) - q_tokens
     idf = index.lexical.idf
     q_weight = sum(idf(t) for t in q_tokens) or 1.0

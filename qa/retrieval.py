@@ -30,6 +30,7 @@ class RetrievalResult:
     chunks: tuple[RetrievedChunk, ...]
     query_vector: np.ndarray
     expansions: tuple[str, ...]
+    query: str = ""  # the query as searched, typos repaired
 
 
 class Retriever:
@@ -37,7 +38,7 @@ class Retriever:
 
     def __init__(self, index: KnowledgeIndex, embedder, glossary=None, mode: str = "hybrid",
                  depth: int = 40, dense_weight: float = 1.0, lexical_weight: float = 1.0,
-                 expand_dense: bool = False) -> None:
+                 expand_dense: bool = False, speller=None) -> None:
         if mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not '{mode}'")
         self.index = index
@@ -48,6 +49,11 @@ class Retriever:
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
         self.expand_dense = expand_dense
+        if speller is None:
+            from knowledge.spelling import Speller
+
+            speller = Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.chunks.values())
+        self.speller = speller
 
     def expansions(self, query: str) -> list[str]:
         """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""
@@ -55,6 +61,9 @@ class Retriever:
 
     def retrieve(self, query: str, k: int = 8) -> RetrievalResult:
         """Top-k chunks for a query; near-duplicate chunks (same passage in two documents) collapsed."""
+        fixes = self.speller.corrections(query) if self.speller else []
+        if fixes:  # "mantel cell" also searches "mantle"; the typo stays, it may be a name we don't know
+            query = f"{query} ({' '.join(fixes)})"
         extra = self.expansions(query)
         expanded = f"{query} ({'; '.join(extra)})" if extra else query
         qvec = self.embedder.encode_query(expanded if self.expand_dense else query)
@@ -83,4 +92,4 @@ class Retriever:
                                           float(lexical_scores.get(chunk_id, 0.0)), len(results)))
             if len(results) >= k:
                 break
-        return RetrievalResult(tuple(results), qvec, tuple(extra))
+        return RetrievalResult(tuple(results), qvec, tuple(extra), query)
