@@ -13,6 +13,7 @@ _TOPIC = re.compile(
     re.I,
 )
 MAX_FOLLOWUP_WORDS = 12
+SHORT_WITH_POINTER = 8
 
 
 def user_turns(history: Sequence) -> list[str]:
@@ -37,7 +38,9 @@ def is_followup(question: str, names_concept: bool) -> bool:
     if len(words) > MAX_FOLLOWUP_WORDS:
         return False
     has_topic = names_concept or bool(_TOPIC.search(question))
-    return not has_topic and (bool(_ANAPHORA.search(question)) or len(words) <= 4)
+    if _ANAPHORA.search(question):  # "why does CAR-T cause it?" still points back
+        return not has_topic or len(words) <= SHORT_WITH_POINTER
+    return not has_topic and len(words) <= 4
 
 
 _QUESTION_OPENER = re.compile(
@@ -46,27 +49,49 @@ _QUESTION_OPENER = re.compile(
 )
 
 
-def topic_of(text: str, concepts=lambda text: []) -> str:
-    """The subject of an earlier question: its glossary concepts, else the question without its opener."""
-    names = list(dict.fromkeys([*concepts(text), *(m.group(0) for m in _TOPIC.finditer(text))]))
-    if names:
-        return ", ".join(names)
-    return _QUESTION_OPENER.sub("", text).strip(" ?.!")
+def topic_of(text: str) -> str:
+    """The subject of an earlier question: the question without its opener ("what is HLH?" -> "HLH")."""
+    return _QUESTION_OPENER.sub("", text).strip(" ?.!") or text.strip()
+
+
+def _swap_last_concept(earlier: str, replacement: str, concepts) -> str | None:
+    """'which CAR-T is approved for lymphoma' + 'myeloma' -> '... approved for myeloma' (None if no concept)."""
+    lowered = earlier.lower()
+    spans = []
+    for name in [*concepts(earlier), *(m.group(0) for m in _TOPIC.finditer(earlier))]:
+        at = lowered.rfind(name.lower())
+        if at >= 0:
+            spans.append((at, at + len(name)))
+    if not spans:
+        return None
+    start, end = max(spans)
+    return f"{earlier[:start]}{replacement}{earlier[end:]}"
 
 
 def rewrite_query(question: str, history: Sequence, concepts=lambda text: []) -> str:
-    """A self-contained query: the follow-up plus the subject of the latest earlier question that has one.
+    """A self-contained query: the follow-up plus the subject of the conversation so far.
 
-    >>> rewrite_query("how is it treated?", ["what is CRS?"], lambda t: ["CRS"] if "CRS" in t else [])
+    Earlier turns are resolved first, so a chain of follow-ups keeps its subject.
+
+    >>> rewrite_query("how is it treated?", ["what is CRS?"])
     'how is it treated? (CRS)'
     """
-    turns = user_turns(history)
-    if not turns or not is_followup(question, bool(concepts(question))):
+    resolved: list[str] = []
+    for turn in user_turns(history):
+        resolved.append(_rewrite_one(turn, resolved, concepts))
+    return _rewrite_one(question, resolved, concepts)
+
+
+def _rewrite_one(question: str, resolved: list[str], concepts) -> str:
+    own = [*concepts(question), *(m.group(0) for m in _TOPIC.finditer(question))]
+    if not resolved or not is_followup(question, bool(own)):
         return question
-    for earlier in reversed(turns):
-        if concepts(earlier) or _TOPIC.search(earlier) or len(earlier.split()) > 4:
-            return f"{question.strip()} ({topic_of(earlier, concepts)})"
-    return f"{question.strip()} ({topic_of(turns[-1], concepts)})"
+    earlier = resolved[-1]
+    if own and _CONNECTOR.match(question):  # "and for myeloma?" asks the earlier question about a new subject
+        swapped = _swap_last_concept(earlier, ", ".join(dict.fromkeys(own)), concepts)
+        if swapped:
+            return swapped
+    return f"{question.strip()} ({topic_of(earlier)})"
 
 
 _SENTENCE_END = re.compile(r"(?<=[?.!])\s+|\n+")
