@@ -18,7 +18,7 @@ from qa.types import Answer
 
 MAX_QUESTION_CHARS = 2000
 # Calibrated on eval/gold/default.jsonl (in-scope vs out-of-scope questions); see eval/ and the README.
-DEFAULT_ABSTAIN_THRESHOLD = 0.35
+DEFAULT_ABSTAIN_THRESHOLD = 0.30
 DEFAULT_SCOPE_THRESHOLD = 0.40
 EMERGENCY_QUERY = "when to call the care team's 24-hour number right away or 911"
 GENERIC_QUESTIONS = (

@@ -74,10 +74,15 @@ def test_out_of_scope_gets_kind_scope_message_and_no_quotes(assistant) -> None:
 
 
 def test_weak_evidence_abstains_instead_of_guessing(assistant) -> None:
-    for question in ("can i eat sushi after car t", "what is the best wig shop for chemo hair loss"):
+    for question in ("what is the best wig shop for chemo hair loss",):
         answer = assistant.ask(question)
         assert answer.triage == "general" and answer.abstained and not answer.quotes
         assert "Our articles don't cover this" in answer.markdown and "care team" in answer.markdown
+
+
+def test_brand_names_the_model_does_not_know_still_get_answers(assistant) -> None:
+    answer = assistant.ask("what are the side effects of keytruda")
+    assert not answer.abstained and answer.quotes
 
 
 def test_follow_up_uses_the_conversation(assistant) -> None:
