@@ -12,14 +12,17 @@ from __future__ import annotations
 import atexit
 import html
 import logging
+import os
 import re
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
 from qa.render import ABSTAIN_MESSAGE, numbered_sources, one_line, source_key
 from qa.types import DISCLAIMER, Answer, Quote
@@ -169,11 +172,14 @@ def sources_html(answer: Answer | None) -> str:
     return head + f'<ol class="pqa-source-list">{"".join(items)}</ol></div>'
 
 
-DISCLAIMER_HTML = (
-    '<div class="pqa-disclaimer" role="note"><strong>General information, not medical advice.</strong> '
-    "Ask your care team about your own care. <strong>In an emergency, call your treatment center's 24-hour "
-    "number or emergency services (911 in the US).</strong></div>"
-)
+def disclaimer_html(text: str = DISCLAIMER) -> str:
+    """The always-visible disclaimer (the same words as in every answer), its emergency sentence in bold."""
+    body = html.escape(text, quote=False)
+    body = re.sub(r"^([^.]*\.)", r"<strong>\1</strong>", body)
+    body = re.sub(r"(In an emergency[^.]*(?:\([^)]*\))?\.)", r"<strong>\1</strong>", body)
+    return f'<div class="pqa-disclaimer" role="note">{body}</div>'
+
+
 HEADER_HTML = (
     '<header class="pqa-header"><h1>Questions about CAR-T and immunotherapy</h1>'
     "<p>Answers are quoted word for word from our patient articles, with their sources.</p></header>"
@@ -219,19 +225,19 @@ def stream_answer(assistant, question: str, history: Sequence | None, answers: S
         yield "", history, answers, sources_html(latest)
         return
     history = history + [user_message(question), {"role": "assistant", "content": THINKING_MESSAGE}]
-    yield "", history, answers, sources_html(answers[-1] if answers else None)
+    yield "", list(history), list(answers), sources_html(answers[-1] if answers else None)
     try:
         answer = assistant.ask(question, history=[a.question for a in answers])
     except Exception:  # noqa: BLE001 - a person sees an apology, the log gets the traceback (no question text)
         log.exception("answering failed")
         history[-1] = {"role": "assistant", "content": ERROR_MESSAGE}
-        yield "", history, answers, sources_html(answers[-1] if answers else None)
+        yield "", list(history), list(answers), sources_html(answers[-1] if answers else None)
         return
     answers.append(answer)
     blocks = message_blocks(answer)
     for shown in range(1, len(blocks) + 1):
         history[-1] = {"role": "assistant", "content": "\n\n".join(blocks[:shown])}
-        yield "", history, answers, sources_html(answer)
+        yield "", list(history), list(answers), sources_html(answer)
         if pause and shown < len(blocks):
             time.sleep(pause)
 
@@ -370,19 +376,20 @@ def remove_from_sheet(sheet: vs.VisitSheet, position, chosen: Sequence[str] | No
     return vs.remove_answer(sheet, int(position))
 
 
-@dataclass
 class ExportFolder:
-    """Where exports are written before Gradio serves them; removed when the process ends."""
+    """Where exports are written before Gradio serves them; made on the first export, removed at exit."""
 
-    root: Path
+    def __init__(self) -> None:
+        self.root: Path | None = None
 
     @classmethod
     def create(cls) -> "ExportFolder":
-        root = Path(tempfile.mkdtemp(prefix="patient-qa-exports-"))
-        atexit.register(shutil.rmtree, root, True)
-        return cls(root)
+        return cls()
 
     def new(self) -> Path:
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="patient-qa-exports-"))
+            atexit.register(shutil.rmtree, self.root, True)
         folder = self.root / uuid.uuid4().hex
         folder.mkdir(parents=True)
         return folder
@@ -402,13 +409,16 @@ def export_sheet(sheet: vs.VisitSheet, questions: str, notes: str, chosen: Seque
 
 
 def theme():
-    """The default look with system fonts only, so the page never fetches fonts from the internet."""
-    import gradio as gr
+    """The default look with system fonts only, so the page never fetches fonts from the internet.
 
+    Text sizes are in rem, so a reader's larger browser font setting makes the whole page larger.
+    """
+    text_size = gr.themes.Size(name="text_rem", xxs="0.625rem", xs="0.75rem", sm="0.875rem", md="1rem",
+                               lg="1.125rem", xl="1.375rem", xxl="1.625rem")
     return gr.themes.Default(
         primary_hue=gr.themes.colors.blue,
         neutral_hue=gr.themes.colors.slate,
-        text_size=gr.themes.sizes.text_lg,
+        text_size=text_size,
         font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
     ).set(
@@ -423,13 +433,15 @@ def app_css() -> str:
     return (STATIC_DIR / "chat.css").read_text(encoding="utf-8")
 
 
+# Gradio scopes the `css` of an app to its content; the page margins around it need a plain <style>.
+PAGE_HEAD = (
+    "<style>@media (max-width: 640px) { .gradio-container .main.app "
+    "{ padding-left: 10px !important; padding-right: 10px !important; } }</style>"
+)
+
+
 def build_app(assistant, settings=None, feedback_store=None):
     """The Gradio Blocks app. `feedback_store=None` with settings.feedback on opens the store under data_dir."""
-    import os
-
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
     from ui.feedback import FeedbackStore, feedback_path
 
     if settings is None:
@@ -446,7 +458,7 @@ def build_app(assistant, settings=None, feedback_store=None):
         sheet = gr.State(vs.VisitSheet())
 
         gr.HTML(HEADER_HTML, js_on_load=None, elem_id="pqa-header")
-        gr.HTML(DISCLAIMER_HTML, js_on_load=None, elem_id="pqa-disclaimer")
+        gr.HTML(disclaimer_html(), js_on_load=None, elem_id="pqa-disclaimer")
 
         with gr.Tabs(elem_id="pqa-tabs"):
             with gr.Tab("Ask a question", id="chat", elem_id="pqa-tab-chat"):
@@ -557,10 +569,12 @@ def build_app(assistant, settings=None, feedback_store=None):
 
         chatbot.select(on_select, [answers, chatbot], [selected, sources], api_visibility="private")
 
-        clear_button.click(
-            lambda: (*clear_conversation(), gr.update(visible=False)),
-            None, [chatbot, answers, selected, sources, feedback_rows, status, comment_box],
-            api_visibility="private", queue=False)
+        clear_outputs = [chatbot, answers, selected, sources, feedback_rows, status, comment_box]
+        clear_button.click(lambda: (*clear_conversation(), gr.update(visible=False)), None, clear_outputs,
+                           api_visibility="private", queue=False)
+        # the Chatbot's own trash icon clears the messages; the answers and sources go with them
+        chatbot.clear(lambda: (*clear_conversation(), gr.update(visible=False)), None, clear_outputs,
+                      api_visibility="private", queue=False)
 
         if feedback_store is not None:
             def on_like(answer_list, history, rows, evt: gr.LikeData):
@@ -641,6 +655,7 @@ def launch(app, host: str = "127.0.0.1", port: int | None = 7860, auth: tuple[st
         show_error=False,
         theme=theme(),
         css=app_css(),
+        head=PAGE_HEAD,
         footer_links=["api", "settings"],
         run_history=False,  # questions are personal: keep no history of runs in the browser
         enable_monitoring=False,

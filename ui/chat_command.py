@@ -1,16 +1,153 @@
-"""`patient-qa chat`: argument parsing only; the Gradio app is imported when the command runs."""
+"""`patient-qa chat`: argument parsing only; Gradio and the model load when the command runs."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
 
 
 def add_chat_parser(sub) -> None:
-    chat = sub.add_parser("chat", help="open the web chat (http://127.0.0.1:7860)")
-    chat.add_argument("--index", help="index folder")
+    chat = sub.add_parser(
+        "chat",
+        help="open the web chat (http://127.0.0.1:7860)",
+        description="Start the web chat. With the default index, the bundled articles are indexed first "
+        "when the index is missing or out of date.",
+    )
+    chat.add_argument("--host", default=None, help=f"address to listen on (default {DEFAULT_HOST}: this computer only; "
+                      "0.0.0.0 shares it on your network, so use --auth)")
+    chat.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
+    chat.add_argument("--index", help="index folder (default: the user cache, built from the bundled articles)")
+    chat.add_argument("--auth", metavar="USER:PASS", help="require this user name and password "
+                      "(or set PATIENT_QA_AUTH=USER:PASS to keep it out of the process list)")
+    chat.add_argument("--no-feedback", action="store_true",
+                      help="hide the like/dislike buttons and store no feedback (also PATIENT_QA_FEEDBACK=0)")
     chat.set_defaults(func=cmd_chat)
 
 
+def _fail(message: str, code: int = 1) -> int:
+    print(f"patient-qa: {message}", file=sys.stderr)
+    return code
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """'user:pass' -> ('user', 'pass'); the password may contain ':'."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth needs USER:PASS, for example --auth nurse:correct-horse")
+    return user, password
+
+
+def _article_files(folder: Path) -> list[Path]:
+    from knowledge.index import collect_files
+
+    files, _ = collect_files([folder])
+    return files
+
+
+def default_index_is_stale(index_dir: Path, articles: Path) -> str | None:
+    """Why the default index needs (re)building, or None when it is up to date."""
+    import json
+
+    manifest = index_dir / "manifest.json"
+    if not manifest.exists():
+        return "no index yet"
+    built = manifest.stat().st_mtime
+    files = _article_files(articles)
+    if any(f.stat().st_mtime > built for f in files):
+        return "articles changed since the index was built"
+    try:
+        indexed = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", {}))
+    except (OSError, ValueError):
+        return "the index manifest could not be read"
+    if {str(f) for f in files} != indexed and {str(f.resolve()) for f in files} != indexed:
+        return "articles were added or removed"
+    return None
+
+
+def ensure_default_index(settings) -> int:
+    """Build or update the default index from the bundled articles when needed, with progress."""
+    from knowledge.index import IndexError_, build_index
+
+    reason = default_index_is_stale(Path(settings.index_dir), Path(settings.articles))
+    if reason is None:
+        return 0
+    print(f"Preparing the knowledge base ({reason}): indexing {settings.articles} into {settings.index_dir} ...",
+          flush=True)
+    try:
+        report = build_index([Path(settings.articles)], settings, progress=True)
+    except IndexError_ as err:
+        return _fail(str(err))
+    print(f"Indexed {report.documents} articles ({report.chunks} passages) in {report.seconds:.1f} s "
+          f"(added {report.added}, updated {report.updated}, removed {report.removed}).", flush=True)
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
-    print("The web chat arrives with the web UI (issue 5).")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from knowledge.settings import Settings
+
+    try:
+        auth = parse_auth(args.auth or os.environ.get("PATIENT_QA_AUTH"))
+    except ValueError as err:
+        return _fail(str(err), 2)
+    overrides: dict[str, object] = {"index_dir": args.index}
+    if args.no_feedback:
+        overrides["feedback"] = False
+    settings = Settings.from_env(**overrides)
+    host = args.host or DEFAULT_HOST
+    port = args.port or DEFAULT_PORT
+
+    if args.index:
+        if not (Path(args.index).expanduser() / "manifest.json").exists():
+            return _fail(f"no index in {args.index}. Build it first:\n"
+                         f"  patient-qa index build [ARTICLES ...] --index {args.index}\n"
+                         "or leave out --index to use the bundled articles.")
+    else:
+        code = ensure_default_index(settings)
+        if code:
+            return code
+
+    from knowledge.embedding import ModelLoadError
+    from knowledge.index import IndexError_
+    from qa.assistant import Assistant
+
+    print("Loading the model ...", flush=True)
+    try:
+        assistant = Assistant(settings)
+        assistant.warm_up()
+    except (IndexError_, ModelLoadError) as err:
+        return _fail(str(err))
+
+    from ui.chat import build_app, launch
+    from ui.feedback import feedback_path
+
+    app = build_app(assistant, settings)
+    if settings.feedback:
+        print(f"Feedback (likes, dislikes, comments) is stored in {feedback_path(settings)}; "
+              "turn it off with --no-feedback or PATIENT_QA_FEEDBACK=0.", flush=True)
+    else:
+        print("Feedback is off.", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        print(f"Warning: listening on {host} without --auth: anyone on the network can use this chat.",
+              file=sys.stderr, flush=True)
+    print(f"Open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port} in your browser "
+          "(Ctrl+C to stop).", flush=True)
+    # a stopped service (SIGTERM) exits like Ctrl+C, so exported visit sheets are cleaned up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        launch(app, host=host, port=port, auth=auth, quiet=True)
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        return _fail(f"could not start the web server on {host}:{port} ({err}); try another --port.")
     return 0

@@ -1,0 +1,254 @@
+"""The web chat in a real browser (Debian chromium + Playwright) against `patient-qa chat` on a real index.
+
+Run with: .venv/bin/pytest tests/ui -m slow
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from ui_fixtures import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+QUESTION = "What is cytokine release syndrome?"
+EMERGENCY = "my husband had car t 3 days ago and now has a fever of 39"
+HOSTILE = ('<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> ${window.__xss=3} '
+           "is tiredness after CAR-T common?")
+OWN_QUESTION = "When can he drive again?"
+ASKED = (QUESTION, EMERGENCY, HOSTILE, OWN_QUESTION)
+PHONE_WIDTH = 390
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def chat_server(small_index: Path, tmp_path_factory):
+    """`patient-qa chat --index ... --port ...` in a subprocess, exactly as a person starts it."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)")
+    data_dir = tmp_path_factory.mktemp("chat-data")
+    log_path = data_dir.parent / "server.log"
+    port = free_port()
+    env = {**os.environ, "PATIENT_QA_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "ui.cli", "chat", "--index", str(small_index),
+                                   "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"the chat server exited:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the chat server did not start in 180 s:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield url, log_path, data_dir
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, chat_server):
+    """One desktop page for the whole conversation; every request it makes is recorded."""
+    url, _, _ = chat_server
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.requests = []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.goto(url)
+    page.wait_for_selector("#pqa-question textarea", timeout=TIMEOUT_MS)
+    page.evaluate("window.__xss = 0")
+    yield page
+    context.close()
+
+
+def ask(page, question: str):
+    """Type a question, press Enter, wait until the whole answer (ending in the disclaimer) is in."""
+    from playwright.sync_api import expect
+
+    before = page.locator("#pqa-chat .bot").count()
+    page.fill("#pqa-question textarea", question)
+    page.press("#pqa-question textarea", "Enter")
+    expect(page.locator("#pqa-chat .bot")).to_have_count(before + 1, timeout=TIMEOUT_MS)
+    answer = page.locator("#pqa-chat .bot").last
+    expect(answer).to_contain_text("not medical advice", timeout=TIMEOUT_MS)
+    return answer
+
+
+def test_a_question_gets_quotes_citations_sources_and_the_disclaimer(page, chat_server):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#pqa-disclaimer")).to_contain_text("not medical advice")
+    answer = ask(page, QUESTION)
+    quote = answer.locator("blockquote").first
+    expect(quote).to_contain_text("[1]")
+    assert "cytokine release syndrome" in quote.inner_text().lower()
+    expect(page.locator("#pqa-sources .pqa-source-title").first).to_contain_text("Cytokine release syndrome")
+    marked = page.locator("#pqa-sources mark").first.inner_text()
+    assert marked.split()[:4] == quote.inner_text().split()[:4]  # the quoted sentence, highlighted in context
+    expect(page.locator("#pqa-sources")).to_contain_text("Article file: cytokine-release-syndrome.md")
+    assert page.locator("#pqa-disclaimer").is_visible()
+
+
+def test_an_emergency_shows_the_red_banner_above_the_answer(page):
+    answer = ask(page, EMERGENCY)
+    banner = answer.locator(".pqa-banner-emergency")
+    assert banner.is_visible()
+    assert "24-hour number" in banner.inner_text()
+    assert banner.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(185, 28, 28)"
+    first_quote = answer.locator("blockquote").first
+    if first_quote.count():
+        assert banner.bounding_box()["y"] < first_quote.bounding_box()["y"]
+
+
+def test_no_markup_from_a_question_or_an_article_runs(page):
+    answer = ask(page, HOSTILE)
+    assert page.evaluate("window.__xss") == 0
+    assert page.locator("#pqa-chat img, #pqa-sources img, #pqa-chat script, #pqa-sources script").count() == 0
+    question_shown = page.locator("#pqa-chat .user").last.inner_text()
+    assert '<img src=x onerror="window.__xss=1">' in question_shown  # shown as the text it is
+    assert "Tiredness" in page.locator("#pqa-sources").inner_text()  # the hostile article was quoted
+    assert "onerror" in page.locator("#pqa-sources").inner_text() + answer.inner_text()
+
+
+def test_like_with_a_comment_is_stored_locally(page, chat_server):
+    from playwright.sync_api import expect
+
+    _, _, data_dir = chat_server
+    page.locator("#pqa-chat .bot").first.hover()
+    page.locator("#pqa-chat button[aria-label='Like']").first.click()
+    expect(page.locator("#pqa-status")).to_contain_text("Thank you", timeout=TIMEOUT_MS)
+    page.fill("#pqa-comment textarea", "Short and clear")
+    page.click("#pqa-comment-send")
+    expect(page.locator("#pqa-status")).to_contain_text("comment was saved", timeout=TIMEOUT_MS)
+    rows = sqlite3.connect(data_dir / "feedback.sqlite").execute(
+        "SELECT rating, question, quotes, comment FROM feedback").fetchall()
+    assert rows and rows[0][0] == "like" and rows[0][1] == QUESTION and rows[0][3] == "Short and clear"
+    assert "cytokine" in rows[0][2].lower()
+
+
+def test_save_to_visit_sheet_and_download_the_pdf(page):
+    from playwright.sync_api import expect
+
+    page.locator("#pqa-chat .bot").first.click()  # select the CRS answer
+    expect(page.locator("#pqa-sources .pqa-sources-for")).to_contain_text(QUESTION, timeout=TIMEOUT_MS)
+    page.click("#pqa-save")
+    expect(page.locator("#pqa-status")).to_contain_text("Saved to your visit sheet", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="Visit sheet").click()
+    saved_quote = page.locator("#pqa-saved blockquote").first
+    expect(saved_quote).to_be_visible(timeout=TIMEOUT_MS)
+    quote_text = saved_quote.inner_text().rsplit(" [", 1)[0]
+    page.fill("#pqa-my-questions textarea", OWN_QUESTION)
+    page.fill("#pqa-notes textarea", "Temperature 38.4 °C on Monday evening")
+    page.click("#pqa-export")
+    pdf_link = page.locator("#pqa-files a[href$='.pdf']").first
+    expect(pdf_link).to_be_visible(timeout=TIMEOUT_MS)
+    with page.expect_download() as download:
+        pdf_link.click()
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(download.value.path()).pages)
+    assert OWN_QUESTION in text
+    assert " ".join(quote_text.split()) in text
+    assert QUESTION in text and "Temperature 38.4 °C on Monday evening" in text
+    assert "cytokine-release-syndrome.md" in text  # the source
+
+
+def test_clearing_the_sheet_asks_first_then_empties_it(page):
+    from playwright.sync_api import expect
+
+    page.click("#pqa-clear-sheet")
+    expect(page.locator("#pqa-confirm-clear")).to_be_visible(timeout=TIMEOUT_MS)
+    page.click("#pqa-confirm-no")
+    expect(page.locator("#pqa-confirm-clear")).to_be_hidden(timeout=TIMEOUT_MS)
+    expect(page.locator("#pqa-saved blockquote")).not_to_have_count(0)
+    page.click("#pqa-clear-sheet")
+    page.click("#pqa-confirm-yes")
+    expect(page.locator("#pqa-saved")).to_contain_text("No saved answers yet", timeout=TIMEOUT_MS)
+    expect(page.locator("#pqa-my-questions textarea")).to_have_value("")
+
+
+def test_clear_conversation_empties_the_chat_and_the_sources(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Ask a question").click()
+    page.click("#pqa-clear")
+    expect(page.locator("#pqa-chat .bot")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(page.locator("#pqa-sources")).to_contain_text("Ask a question", timeout=TIMEOUT_MS)
+    answer = ask(page, QUESTION)  # and the chat works again afterwards
+    expect(answer.locator("blockquote").first).to_contain_text("[1]")
+
+
+def test_the_page_made_no_outside_requests(page, chat_server):
+    url, _, _ = chat_server
+    outside = [u for u in page.requests if not u.startswith((url.rstrip("/"), "data:", "blob:"))]
+    assert outside == []
+
+
+def test_phone_width_nothing_overflows(browser, chat_server, tmp_path):
+    url, _, _ = chat_server
+    context = browser.new_context(viewport={"width": PHONE_WIDTH, "height": 844}, device_scale_factor=1)
+    phone = context.new_page()
+    phone.goto(url)
+    phone.wait_for_selector("#pqa-question textarea", timeout=TIMEOUT_MS)
+    ask(phone, EMERGENCY)
+    ask(phone, QUESTION)
+    phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    assert (tmp_path / "phone.png").stat().st_size > 10_000
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE_WIDTH + 2, f"the page is {width} px wide on a {PHONE_WIDTH} px phone"
+    # the sources panel goes under the chat on a phone
+    assert phone.locator("#pqa-sources").bounding_box()["y"] > phone.locator("#pqa-chat").bounding_box()["y"]
+    phone.get_by_role("tab", name="Visit sheet").click()
+    phone.wait_for_selector("#pqa-export", timeout=TIMEOUT_MS)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH + 2
+    context.close()
+
+
+def test_the_api_endpoint_answers_with_quotes(chat_server):
+    from gradio_client import Client
+
+    url, _, _ = chat_server
+    result = Client(url, verbose=False).predict(question=QUESTION, api_name="/ask")
+    assert result["triage"] == "general" and result["quotes"]
+    assert "cytokine" in result["quotes"][0]["text"].lower()
+
+
+def test_no_question_text_in_the_server_log(chat_server):
+    _, log_path, _ = chat_server
+    log = log_path.read_text()
+    assert "Open http://127.0.0.1:" in log
+    for question in ASKED:
+        assert question not in log
+    assert "fever of 39" not in log and "cytokine release syndrome?" not in log
