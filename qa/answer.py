@@ -15,6 +15,7 @@ from qa.types import Quote
 MAX_QUOTES = 4
 MAX_ARTICLES = 3
 MAX_LIST_ITEMS = 6
+SAME_POINT = 0.9  # cosine above which two sentences make the same point
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
 
@@ -115,6 +116,7 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
     chosen: list[Candidate] = []
     articles: list[str] = []
     seen_text: set[str] = set()
+    chosen_vectors: list[np.ndarray] = []
     # Overlapping chunks hold the same sentence twice; prefer the copy that has the next sentence too.
     occurrences: dict[str, Candidate] = {}
     for cand in candidates:
@@ -132,8 +134,12 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
             continue
         if doc not in articles and len(articles) >= MAX_ARTICLES:
             continue
+        vector = index.sentence_vectors(cand.hit.chunk)[cand.index]
+        if any(float(vector @ v) >= SAME_POINT for v in chosen_vectors):
+            continue  # "stay about 2 weeks" said again by another article adds nothing
         seen_text.add(text)
         chosen.append(cand)
+        chosen_vectors.append(vector)
         if doc not in articles:
             articles.append(doc)
 

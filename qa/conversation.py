@@ -23,8 +23,11 @@ def user_turns(history: Sequence) -> list[str]:
         if isinstance(item, str):
             turns.append(item)
         elif isinstance(item, dict):
-            if item.get("role", "user") == "user" and isinstance(item.get("content"), str):
-                turns.append(item["content"])
+            content = item.get("content")
+            if isinstance(content, list):  # Gradio 6 messages: [{"type": "text", "text": ...}]
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            if item.get("role", "user") == "user" and isinstance(content, str):
+                turns.append(content)
         elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
             turns.append(item[0])
     return [t.strip() for t in turns if t and t.strip()]

@@ -28,6 +28,13 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def blockquote(text: str) -> str:
+    """A quote as a Markdown blockquote; a quoted list keeps one item a line."""
+    lines = [one_line(line) for line in text.split("\n") if line.strip()]
+    items = [re.sub(r"^([-*+•]|\d{1,3}[.)])\s+", "- ", line) for line in lines]
+    return "\n".join(f"> {escape(item)}" for item in items)
+
+
 def display_path(source_path: str) -> str:
     """A source path relative to the working folder when it is inside it."""
     try:
@@ -88,7 +95,7 @@ def render_answer(
         lead = " and ".join(f"*{escape(t)}*" for t in titles[:-1]) + (" and " if len(titles) > 1 else "") + f"*{escape(titles[-1])}*"
         blocks.append(f"From our article{'s' if len(titles) > 1 else ''} {lead}:")
         for quote in quotes:
-            blocks.append(f"> {escape(one_line(quote.text))} [{number[source_key(quote)]}]")
+            blocks.append(f"{blockquote(quote.text)} [{number[source_key(quote)]}]")
         blocks.append("**Sources**\n" + "\n".join(f"{i}. {source_line(s)}" for i, s in enumerate(sources, start=1)))
     if suggested:
         blocks.append("**Questions you could ask your care team**\n" + "\n".join(f"- {escape(q)}" for q in suggested))

@@ -41,4 +41,6 @@ def test_history_accepts_strings_messages_and_pairs() -> None:
     messages = [{"role": "user", "content": "what is ICANS"}, {"role": "assistant", "content": "quote"}]
     assert user_turns(messages) == ["what is ICANS"]
     assert user_turns([("what is CRS", "answer")]) == ["what is CRS"]
+    gradio6 = [{"role": "user", "content": [{"type": "text", "text": "what is CRS"}]}]
+    assert user_turns(gradio6) == ["what is CRS"]
     assert user_turns(["  what is CRS  ", ""]) == ["what is CRS"]
