@@ -15,6 +15,7 @@ from qa.types import Quote
 MAX_QUOTES = 4
 MAX_ARTICLES = 3
 MAX_LIST_ITEMS = 6
+MIN_QUESTION_SIMILARITY = 0.33
 SAME_POINT = 0.9  # cosine above which two sentences make the same point
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
@@ -220,6 +221,7 @@ def suggested_questions(index, result: RetrievalResult, articles: list[str], lim
             for text, vec in zip(chunk.sentence_texts(), vectors):
                 if text.strip().endswith("?"):
                     pool.append((float(np.dot(vec, result.query_vector)), " ".join(text.split())))
+    pool = [p for p in pool if p[0] >= MIN_QUESTION_SIMILARITY]  # an off-topic suggestion is worse than none
     pool.sort(key=lambda p: p[0], reverse=True)
     seen: list[str] = []
     for _, text in pool:

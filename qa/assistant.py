@@ -21,6 +21,10 @@ MAX_QUESTION_CHARS = 2000
 DEFAULT_ABSTAIN_THRESHOLD = 0.30
 DEFAULT_SCOPE_THRESHOLD = 0.40
 EMERGENCY_QUERY = "when to call the care team's 24-hour number right away or 911"
+EMERGENCY_QUESTIONS = (
+    "What number do I call at night or on weekends, and what should I have ready when I call?",
+    "Which symptoms mean I should call 911 instead of the treatment center?",
+)
 GENERIC_QUESTIONS = (
     "How does this apply to my situation?",
     "What should I watch for at home, and who do I call if it happens?",
@@ -95,7 +99,9 @@ class Assistant:
             quotes = ()
         articles = list(dict.fromkeys(q.article for q in quotes))
         suggested = tuple(suggested_questions(self.index, result, articles)) if quotes else ()
-        if quotes and not suggested:
+        if kind == "emergency":
+            suggested = EMERGENCY_QUESTIONS
+        elif quotes and not suggested:
             suggested = GENERIC_QUESTIONS
         notice = {
             "emergency": safety.SELF_HARM_MESSAGE if decision.self_harm else safety.EMERGENCY_MESSAGE,
