@@ -16,7 +16,7 @@ MAX_QUOTES = 4
 MAX_ARTICLES = 3
 MAX_LIST_ITEMS = 6
 MIN_QUESTION_SIMILARITY = 0.33
-SAME_POINT = 0.9  # cosine above which two sentences make the same point
+SAME_POINT = 0.94  # cosine above which two sentences make the same point
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
 
@@ -30,6 +30,7 @@ class Weights:
     overlap: float = 0.10
     rank: float = 0.05
     neighbour: float = 0.20  # also quote the next sentence when it scores within this of the best
+    answer_type: float = 0.06  # bonus when a sentence has the kind of answer asked for (a duration, a number)
     intro: float = 0.06  # penalty for text before the first heading: summaries, rarely the specific answer
     lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
     margin: float = 0.15  # keep further sentences scoring within this of the best
@@ -54,6 +55,29 @@ class Composition:
     top_article: str
 
 
+# Expected answer types: a question asking "how long" is answered by a sentence with a duration.
+ANSWER_TYPES: tuple[tuple[re.Pattern, re.Pattern], ...] = tuple(
+    (re.compile(question, re.I), re.compile(answer, re.I))
+    for question, answer in (
+        (r"\bhow long\b|\bhow many (days|weeks|months|years)\b|\bwhen (will|can|do|does|should)\b|\bhow soon\b|\bhow quickly\b",
+         r"\b(\d+|one|two|three|four|five|six|few|several) (to \d+ )?(hours?|days?|weeks?|months?|years?)\b|\b(day|week|month|year)s? (after|before|of)\b"),
+        (r"\b(chances?|odds|likely|likelihood|success|how well|how often|how common|how many people|percent|rate|survival|work(s|ed)? for)\b",
+         r"\d+ (in|out of|of) \d+|\d+(\.\d+)? ?%|\b(most|many|some|few) (people|patients)\b|\bpercent\b"),
+        (r"\b(cost|costs|price|pay|afford|expensive|how much money)\b", r"\$\s?\d|\b(cost|price|paid|pays|covers?|coverage|insurance|medicare)\b"),
+        (r"\b(what|which) (drugs?|medicines?|medications?|products?|treatments?|options?)\b|\bwhat (do|does|did) (they|doctors) (give|use)\b",
+         r"\b[A-Z][a-z]+ \([a-z]+\w*\)|\b(tocilizumab|steroids?|dexamethasone|[a-z]+mab|[a-z]+cel)\b"),
+    )
+)
+
+
+def answer_type_bonus(query: str) -> re.Pattern | None:
+    """The kind of sentence that answers this question (durations, numbers, costs, drug names), if known."""
+    for question, answer in ANSWER_TYPES:
+        if question.search(query):
+            return answer
+    return None
+
+
 _ASKS_FOR_QUESTIONS = re.compile(r"\b(what|which) (questions?|should (i|we) ask)|\bquestions? (to|for|i should|should i) ask|\bwhat (to|should i|do i) ask\b", re.I)
 
 
@@ -75,6 +99,7 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
     q_weight = sum(idf(t) for t in q_tokens) or 1.0
     x_weight = max((idf(t) for t in x_tokens), default=0.0)
     wants_questions = bool(_ASKS_FOR_QUESTIONS.search(query))
+    expected = answer_type_bonus(query)
     candidates: list[Candidate] = []
     for hit in result.chunks:
         chunk = hit.chunk
@@ -96,6 +121,7 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
                 + weights.rank / (1 + hit.rank)
                 + (weights.lead if i == 0 and chunk.chunk_id in index.section_starts else 0.0)
                 - (weights.intro if not chunk.heading_path else 0.0)
+                + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
             )
             candidates.append(Candidate(hit, i, score, float(cosines[i])))
     return candidates
