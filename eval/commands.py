@@ -2,6 +2,172 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 
-def add_eval_parsers(sub) -> None:
-    """Placeholder until the eval harness lands (issue 6)."""
+from eval.gold import DEFAULT_GOLD  # stdlib-only module: keeps `patient-qa --help` fast
+
+MODES = ("hybrid", "bm25", "dense")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"patient-qa: {message}", file=sys.stderr)
+    return code
+
+
+def add_eval_parsers(sub: "argparse._SubParsersAction") -> None:
+    """Add `eval` (with its `retrieval` sub-mode) and `bench` to the `patient-qa` sub-commands."""
+    ev = sub.add_parser(
+        "eval", help="score answers on a gold set (report.json, report.md, plots; optional regression gate)",
+        description="Ask every gold question through the Assistant and score facts, faithfulness, gold articles, "
+        "triage and latency. 'patient-qa eval retrieval --beir DIR' scores retrieval on a BEIR folder instead.",
+    )
+    ev.add_argument("--gold", default=str(DEFAULT_GOLD), help="gold JSONL (default: eval/gold/default.jsonl); "
+                    "dev shape {id, kind, question, history?, facts, category, gold_article?} or medquad shape "
+                    "{id, question, gold_article, gold_answer}")
+    where = ev.add_mutually_exclusive_group()
+    where.add_argument("--index", help="use this index as it is")
+    where.add_argument("--articles", help="index this folder into a cache folder first (default: the bundled articles)")
+    ev.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode the Assistant uses")
+    ev.add_argument("--out", default="eval/report", help="folder for report.json, report.md and PNGs (default: eval/report)")
+    ev.add_argument("--baseline", help="a saved report.json or baseline.json to compare with")
+    ev.add_argument("--fail-on-regression", action="store_true",
+                    help="exit 1 when a headline figure drops beyond its tolerance (needs --baseline)")
+    ev.add_argument("--write-baseline", metavar="FILE", help="also save a commit-ready baseline (e.g. eval/baseline.json)")
+    ev.add_argument("--json", action="store_true", help="print the headline figures as JSON")
+    ev.set_defaults(func=cmd_eval)
+
+    ev_sub = ev.add_subparsers(dest="eval_command", metavar="{retrieval}")
+    retrieval = ev_sub.add_parser("retrieval", help="nDCG@10, MRR@10 and recall@k on a BEIR-layout folder",
+                                  description="Index a BEIR corpus (each entry a document, title kept) in a "
+                                  "temporary folder and score BM25, dense and hybrid retrieval side by side.")
+    retrieval.add_argument("--beir", required=True, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv or qrels/test.tsv")
+    retrieval.add_argument("--mode", dest="modes", choices=MODES, action="append",
+                           help="retrieval mode (repeatable; default: bm25, dense and hybrid)")
+    retrieval.add_argument("--run-out", metavar="FILE", help="write a TREC run file (FILE.MODE.ext per mode when several)")
+    retrieval.add_argument("--out", help="also write retrieval.json and retrieval.md into this folder")
+    retrieval.add_argument("--json", action="store_true", help="print the results as JSON")
+    retrieval.set_defaults(func=cmd_eval_retrieval)
+
+    bench = sub.add_parser("bench", help="cold start, warm latency vs the embedding floor, index build/load, vector search scale")
+    bench.add_argument("--out", default="eval/bench", help="folder for bench.json and bench.md (default: eval/bench)")
+    bench.add_argument("--quick", action="store_true", help="skip the 1M-vector scale run")
+    bench.add_argument("--index", help="index for the cold-start and warm measurements (default: a cached build of the bundled articles)")
+    bench.add_argument("--medquad", help="medquad-dev folder for the build throughput (default: ../shared/datasets/medquad-dev)")
+    bench.add_argument("--skip", action="append", choices=("cold", "build", "scale"), default=[],
+                       help="leave out a section (repeatable)")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run the gold set, write the report, compare with the baseline; 1 on a regression with --fail-on-regression."""
+    from eval.gate import BaselineError
+    from eval.gold import GoldFormatError
+    from knowledge.embedding import ModelLoadError
+    from knowledge.index import IndexError_
+
+    if args.fail_on_regression and not args.baseline:
+        return _fail("--fail-on-regression needs --baseline FILE (for example eval/baseline.json)")
+    from eval.evaluate import run_eval
+
+    try:
+        outcome = run_eval(
+            Path(args.gold), Path(args.out),
+            index_dir=Path(args.index) if args.index else None,
+            articles=Path(args.articles) if args.articles else None,
+            mode=args.mode,
+            baseline_path=Path(args.baseline) if args.baseline else None,
+            write_baseline=Path(args.write_baseline) if args.write_baseline else None,
+        )
+    except (GoldFormatError, BaselineError, IndexError_, ModelLoadError, FileNotFoundError) as err:
+        return _fail(str(err), 1)
+    report = outcome.report
+    if args.json:
+        print(json.dumps({"headline": report["headline"], "targets": report["targets"],
+                          "regressions": outcome.comparison.summary_lines() if outcome.comparison else []}))
+    else:
+        _print_summary(report, outcome)
+    if outcome.comparison is not None and outcome.comparison.regressions and args.fail_on_regression:
+        print("patient-qa: regression against " + str(args.baseline) + ":", file=sys.stderr)
+        for line in outcome.comparison.summary_lines():
+            print(f"  - {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_summary(report: dict, outcome) -> None:
+    """Headline figures with their targets, the failure count and the baseline verdict, for the terminal."""
+    from eval.report import LABELS
+
+    gold = report["gold"]
+    print(f"Evaluated {gold['items']} items from {gold['path']} in {report['seconds']} s (mode {report['mode']})")
+    if gold.get("notes"):
+        print(f"  note: {len(gold['notes'])} repeated id(s) in the gold file were scored under new names (see report.md)")
+    targets = {t["name"]: t for t in report["targets"]}
+    for name, value in report["headline"].items():
+        if value is None:
+            continue
+        shown = f"{value:.1f} ms" if name.endswith("_ms") else f"{value * 100:.1f}%"
+        mark = ""
+        if name in targets:
+            mark = f"  (target {targets[name]['target']}: {'met' if targets[name]['met'] else 'MISSED'})"
+        print(f"  {LABELS.get(name, name):<58} {shown:>9}{mark}")
+    failed = sum(1 for item in report["items"] if item["failures"])
+    print(f"  failed items: {failed} of {len(report['items'])} (listed in report.md)")
+    if outcome.comparison is not None:
+        comparison = outcome.comparison
+        verdict = "REGRESSED" if comparison.regressions else "no regression beyond the tolerances"
+        print(f"Against {comparison.baseline_path}: {verdict}")
+        for line in comparison.summary_lines():
+            print(f"  - {line}")
+        if comparison.newly_passing:
+            print(f"  - passing now, failed in the baseline: {', '.join(comparison.newly_passing)}")
+    print("Wrote " + ", ".join(str(p) for p in outcome.written))
+
+
+def cmd_eval_retrieval(args: argparse.Namespace) -> int:
+    """Score retrieval modes on a BEIR folder and print them side by side."""
+    from eval.beir import MODES as BEIR_MODES, BeirFormatError, evaluate_beir, render_beir_table
+    from knowledge.embedding import ModelLoadError
+    from knowledge.index import IndexError_
+
+    modes = tuple(dict.fromkeys(args.modes)) if args.modes else BEIR_MODES
+    try:
+        result = evaluate_beir(Path(args.beir), modes, Path(args.run_out) if args.run_out else None,
+                               progress=sys.stderr.isatty())
+    except (BeirFormatError, IndexError_, ModelLoadError) as err:
+        return _fail(str(err), 1)
+    table = render_beir_table(result)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "retrieval.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        (out / "retrieval.md").write_text(table, encoding="utf-8")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(table)
+        for mode, path in result["run_files"].items():
+            print(f"Run file ({mode}): {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure start-up, latency, index build/load and vector search at scale; write bench.json and bench.md."""
+    from eval.bench import run_bench
+    from eval.workspace import MEDQUAD_DEV
+    from knowledge.embedding import ModelLoadError
+    from knowledge.index import IndexError_
+
+    try:
+        result = run_bench(Path(args.out), quick=args.quick, medquad=Path(args.medquad) if args.medquad else MEDQUAD_DEV,
+                           index_dir=Path(args.index) if args.index else None, skip=args.skip)
+    except (IndexError_, ModelLoadError) as err:
+        return _fail(str(err), 1)
+    from eval.bench import render_bench
+
+    print(render_bench(result))
+    print(f"Wrote {Path(args.out) / 'bench.json'} and {Path(args.out) / 'bench.md'}")
+    return 0

@@ -160,6 +160,14 @@ def _outcomes(report: dict) -> dict[str, bool]:
     return {str(i["id"]): bool(i.get("passed")) for i in report.get("items", [])}
 
 
+def _portable(path: str) -> str:
+    """A path relative to the working folder when it is inside it, so a committed baseline names no home folder."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return Path(path).name
+
+
 def baseline_from_report(report: dict) -> dict:
     """The commit-ready baseline: headline figures, the metrics without per-quote detail, and each item's failures."""
     metrics = json.loads(json.dumps(report["metrics"]))
@@ -168,8 +176,8 @@ def baseline_from_report(report: dict) -> dict:
         "schema": report["schema"],
         "kind": "baseline",
         "created_at": report["created_at"],
-        "gold": report["gold"],
-        "index": {k: v for k, v in report["index"].items() if k != "directory"},
+        "gold": {**report["gold"], "path": _portable(report["gold"]["path"])},
+        "index": {k: report["index"].get(k) for k in ("model", "documents", "chunks", "sentences")},
         "mode": report["mode"],
         "headline": report["headline"],
         "tolerances": {name: {"points": t.points, "higher_is_better": t.higher_is_better} for name, t in GATED.items()},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 KINDS = ("answer", "followup", "emergency", "not_emergency", "defer", "out_of_scope")
@@ -54,16 +54,21 @@ class GoldSet:
     path: str
     items: tuple[GoldItem, ...]
     shape: str  # "dev" (kinds and facts) or "medquad" (gold_article and gold_answer)
+    notes: tuple[str, ...] = ()  # things worth knowing that did not stop the run (repeated ids)
 
 
 def load_gold(path: Path) -> GoldSet:
-    """Read a JSONL gold file; every bad line is reported at once with its line number."""
+    """Read a JSONL gold file; every bad line is reported at once with its line number.
+
+    A repeated id (MedQuAD has a few) is kept as its own item under `id#2`, with a note, so every question counts.
+    """
     path = Path(path)
     if not path.exists():
         raise GoldFormatError(f"no gold file at {path}; give one with --gold FILE.jsonl")
     items: list[GoldItem] = []
     problems: list[str] = []
     seen: set[str] = set()
+    renamed: list[str] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -73,8 +78,9 @@ def load_gold(path: Path) -> GoldSet:
             problems.append(f"line {number}: {err}")
             continue
         if item.id in seen:
-            problems.append(f"line {number}: duplicate id '{item.id}'")
-            continue
+            unique = next(f"{item.id}#{n}" for n in range(2, 10_000) if f"{item.id}#{n}" not in seen)
+            renamed.append(f"line {number}: repeated id '{item.id}' scored as '{unique}'")
+            item = replace(item, id=unique)
         seen.add(item.id)
         items.append(item)
     if problems:
@@ -84,7 +90,7 @@ def load_gold(path: Path) -> GoldSet:
     if not items:
         raise GoldFormatError(f"{path} holds no gold items (one JSON object per line)")
     shape = "medquad" if all(i.gold_answer is not None and not i.facts for i in items) else "dev"
-    return GoldSet(str(path), tuple(items), shape)
+    return GoldSet(str(path), tuple(items), shape, tuple(renamed))
 
 
 def parse_item(data: object, number: int = 0) -> GoldItem:

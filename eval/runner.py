@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from eval.faithfulness import SourceChecker
 from eval.gold import GoldItem, GoldSet
 from eval.metrics import fact_hit, token_recall
 
+# Failure reasons in the order the failure list shows them: the worst for a patient first.
+SEVERITY_ORDER = ("missed emergency", "false emergency", "triage:", "unfaithful", "abstained", "no fact", "gold article")
 RETRIEVAL_DEPTH = 5  # chunks looked at for the retrieval-level gold-article hit (as "in the top 5 chunks")
 
 
@@ -93,14 +95,10 @@ class ItemResult:
             reasons.append(f"gold article {item.gold_article} not quoted")
         return reasons
 
-    def severity(self) -> int:
-        """Sort key for the failure list: missed emergencies first, then false alarms, triage, faithfulness, facts."""
-        reasons = " ".join(self.failures())
-        for rank, marker in enumerate(("missed emergency", "false emergency", "triage:", "unfaithful", "abstained",
-                                       "no fact", "gold article")):
-            if marker in reasons:
-                return rank
-        return 99
+def failure_severity(reasons: Sequence[str]) -> int:
+    """Sort key for failed items: missed emergencies, false alarms, triage, faithfulness, abstentions, facts."""
+    joined = " ".join(reasons)
+    return next((rank for rank, marker in enumerate(SEVERITY_ORDER) if marker in joined), len(SEVERITY_ORDER))
 
 
 def run_gold(assistant, gold: GoldSet, checker: SourceChecker | None = None,

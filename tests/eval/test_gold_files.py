@@ -1,0 +1,80 @@
+"""Reading gold files in the dev and medquad shapes, and refusing bad lines with their line numbers."""
+
+from __future__ import annotations
+
+import pytest
+from eval_fixtures import write_jsonl
+
+from eval.gold import DEFAULT_GOLD, GoldFormatError, load_gold
+
+
+def test_dev_shape_items_keep_kind_history_facts_and_expected_triage(tmp_path):
+    path = write_jsonl(tmp_path / "gold.jsonl", [
+        {"id": "f1", "kind": "followup", "question": "how long does it last?", "history": ["what is crs"],
+         "facts": ["lasts"], "category": "followup", "gold_article": "crs"},
+        {"id": "e1", "kind": "emergency", "question": "fever now after car t", "facts": [], "category": "safety"},
+        {"id": "n1", "kind": "not_emergency", "question": "what fever is dangerous?", "facts": ["fever"]},
+    ])
+    gold = load_gold(path)
+    assert gold.shape == "dev"
+    follow, emergency, calm = gold.items
+    assert follow.history == ("what is crs",) and follow.gold_article == "crs" and follow.scores_facts
+    assert emergency.expected_triage == "emergency" and not emergency.scores_facts
+    assert calm.expected_triage == "general" and not calm.scores_facts  # reported, not gated
+    assert calm.category == "not_emergency"
+
+
+def test_medquad_shape_items_become_answer_items_with_a_gold_answer(tmp_path):
+    path = write_jsonl(tmp_path / "questions.jsonl", [
+        {"id": "1-1", "question": "What is (are) Breast Cancer ?", "qtype": "information",
+         "gold_article": "breast-cancer", "gold_answer": "Breast cancer is ..."},
+    ])
+    gold = load_gold(path)
+    assert gold.shape == "medquad"
+    item = gold.items[0]
+    assert (item.kind, item.category, item.gold_article) == ("answer", "information", "breast-cancer")
+    assert item.expected_triage == "general" and item.gold_answer == "Breast cancer is ..."
+
+
+def test_every_bad_line_is_reported_with_its_number(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"id": "a", "kind": "answer", "question": "ok?", "facts": ["x"]}\n'
+        "not json\n"
+        '{"id": "b", "kind": "panic", "question": "q"}\n'
+        '{"id": "c", "kind": "answer", "question": "q", "facts": ["(unclosed"]}\n'
+        '{"id": "d", "kind": "answer", "question": ""}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(GoldFormatError) as err:
+        load_gold(path)
+    message = str(err.value)
+    assert "4 bad line(s)" in message
+    for expected in ("line 2:", "line 3: \"kind\" must be one of", "line 4: fact '(unclosed'",
+                     'line 5: needs a non-empty "question"'):
+        assert expected in message
+
+
+def test_a_repeated_id_is_scored_under_a_new_name_with_a_note(tmp_path):
+    path = write_jsonl(tmp_path / "gold.jsonl", [
+        {"id": "q", "question": "What is X ?", "gold_article": "x", "gold_answer": "X is"},
+        {"id": "q", "question": "What is X ?", "gold_article": "x", "gold_answer": "X is also"},
+    ])
+    gold = load_gold(path)
+    assert [i.id for i in gold.items] == ["q", "q#2"]
+    assert gold.notes == ("line 2: repeated id 'q' scored as 'q#2'",)
+
+
+def test_a_missing_or_empty_gold_file_says_what_to_do(tmp_path):
+    with pytest.raises(GoldFormatError, match="--gold"):
+        load_gold(tmp_path / "nope.jsonl")
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(GoldFormatError, match="no gold items"):
+        load_gold(tmp_path / "empty.jsonl")
+
+
+def test_the_default_gold_set_loads_with_every_kind():
+    gold = load_gold(DEFAULT_GOLD)
+    kinds = {item.kind for item in gold.items}
+    assert kinds == {"answer", "followup", "emergency", "not_emergency", "defer", "out_of_scope"}
+    assert len(gold.items) >= 150
