@@ -240,7 +240,7 @@ def _embed_entries(entries: list[_DocEntry], embedder, batch_size: int, progress
         entry.sentence_vectors = [matrix[[sentence_row[t] for t in chunk.sentence_texts()]] for chunk in entry.chunks]
 
 
-def _compatible_old_index(index_dir: Path, settings: Settings, dimension_of) -> "KnowledgeIndex | None":
+def _compatible_old_index(index_dir: Path, settings: Settings) -> "KnowledgeIndex | None":
     """The existing index, if its vectors can be reused for this build (same model and chunking)."""
     if not (index_dir / MANIFEST).exists():
         return None
@@ -283,7 +283,7 @@ def build_index(
 
         embedder = shared_embedder(settings.model, settings.threads)
 
-    old = _compatible_old_index(index_dir, settings, None)
+    old = _compatible_old_index(index_dir, settings)
     old_files: dict[str, str] = (old.manifest.get("files", {}) if old else
                                  _read_manifest_files(index_dir))
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from kb_fixtures import FakeEmbedder, write_articles
 
 from knowledge.settings import DEFAULT_MODEL
-
-
-@pytest.fixture(autouse=True)
-def _no_patient_qa_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests decide their own settings; a developer's PATIENT_QA_* variables must not leak in."""
-    for name in list(os.environ):
-        if name.startswith("PATIENT_QA_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

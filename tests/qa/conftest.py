@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,6 @@ import pytest
 from knowledge.settings import DEFAULT_ARTICLES, Settings
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _no_patient_qa_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's PATIENT_QA_* variables must not change what the tests see."""
-    for name in list(os.environ):
-        if name.startswith("PATIENT_QA_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

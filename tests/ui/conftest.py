@@ -13,14 +13,6 @@ from knowledge.settings import DEFAULT_ARTICLES, Settings
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-@pytest.fixture(autouse=True)
-def _no_patient_qa_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's PATIENT_QA_* variables must not change what the tests see."""
-    for name in list(os.environ):
-        if name.startswith("PATIENT_QA_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def fake_assistant() -> FakeAssistant:
     return FakeAssistant()

@@ -1,4 +1,4 @@
-"""Shared fixtures for the eval tests; helpers live in eval_fixtures.py."""
+"""Fixtures every test package shares."""
 
 from __future__ import annotations
 
