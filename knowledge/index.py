@@ -463,6 +463,7 @@ class KnowledgeIndex:
         self.chunks = chunks
         self.doc_chunk_ids: dict[str, list[int]] = {}
         self.section_starts: set[int] = set()  # chunks whose first sentence opens a section
+        self.docs_with_headings: set[str] = {c.doc_id for c in chunks.values() if c.heading_path}
         previous: StoredChunk | None = None
         for chunk in sorted(chunks.values(), key=lambda c: (c.doc_id, c.position)):
             self.doc_chunk_ids.setdefault(chunk.doc_id, []).append(chunk.chunk_id)

@@ -268,7 +268,7 @@ def load_pdf(path: Path) -> Document:
         body_parts.append(page)
         cursor += len(page)
     body = "".join(body_parts)
-    title = _pdf_title(reader) or _title_from_path(str(path))
+    title = _pdf_title(reader) or _first_line_title(raw_pages) or _title_from_path(str(path))
     return Document(
         title=title,
         source_path=str(path),
@@ -293,6 +293,21 @@ def _extract_page(page) -> str:
         return page.extract_text() or ""
     except Exception:  # noqa: BLE001 - malformed content streams raise arbitrary errors
         return ""
+
+
+def _first_line_title(raw_pages: list[str]) -> str:
+    """A PDF's first line when it reads like a title (a few words, not a page number or a sentence)."""
+    for page in raw_pages[:1]:
+        for line in page.split("\n"):
+            line = " ".join(unicodedata.normalize("NFKC", line).split())
+            if not line:
+                continue
+            words = line.split()
+            if 2 <= len(words) <= 15 and any(c.isalpha() for c in line) and not _PAGE_NUMBER.match(line) \
+                    and not line.endswith((".", ",", ";")):
+                return line
+            return ""
+    return ""
 
 
 def _pdf_title(reader) -> str:

@@ -31,7 +31,7 @@ class Weights:
     rank: float = 0.05
     neighbour: float = 0.20  # also quote the next sentence when it scores within this of the best
     answer_type: float = 0.06  # bonus when a sentence has the kind of answer asked for (a duration, a number)
-    intro: float = 0.06  # penalty for text before the first heading: summaries, rarely the specific answer
+    intro: float = 0.06  # penalty for text before a document's first heading: summaries, rarely the answer
     lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
     margin: float = 0.15  # keep further sentences scoring within this of the best
 
@@ -120,7 +120,7 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
                 + weights.overlap * min(1.0, overlap)
                 + weights.rank / (1 + hit.rank)
                 + (weights.lead if i == 0 and chunk.chunk_id in index.section_starts else 0.0)
-                - (weights.intro if not chunk.heading_path else 0.0)
+                - (weights.intro if not chunk.heading_path and chunk.doc_id in index.docs_with_headings else 0.0)
                 + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
             )
             candidates.append(Candidate(hit, i, score, float(cosines[i])))
