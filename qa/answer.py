@@ -30,6 +30,7 @@ class Weights:
     overlap: float = 0.10
     rank: float = 0.05
     neighbour: float = 0.20  # also quote the next sentence when it scores within this of the best
+    heading: float = 0.06  # bonus by how much of the question the sentence's section heading shares
     answer_type: float = 0.06  # bonus when a sentence has the kind of answer asked for (a duration, a number)
     intro: float = 0.06  # penalty for text before a document's first heading: summaries, rarely the answer
     lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
@@ -107,6 +108,8 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
         if not len(vectors):
             continue
         cosines = vectors @ result.query_vector
+        heading_tokens = set(tokenize(" ".join(chunk.heading_path)))
+        heading_share = sum(idf(t) for t in q_tokens & heading_tokens) / q_weight
         for i, (start, end) in enumerate(chunk.sentences):
             text = chunk.text[start:end]
             if not _is_quotable(text, chunk.heading_path, wants_questions):
@@ -121,6 +124,7 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
                 + weights.rank / (1 + hit.rank)
                 + (weights.lead if i == 0 and chunk.chunk_id in index.section_starts else 0.0)
                 - (weights.intro if not chunk.heading_path and chunk.doc_id in index.docs_with_headings else 0.0)
+                + weights.heading * min(1.0, heading_share)
                 + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
             )
             candidates.append(Candidate(hit, i, score, float(cosines[i])))
