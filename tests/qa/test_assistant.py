@@ -85,6 +85,12 @@ def test_brand_names_the_model_does_not_know_still_get_answers(assistant) -> Non
     assert not answer.abstained and answer.quotes
 
 
+def test_lay_words_reach_the_right_section(assistant) -> None:
+    """'pregnant' is never written in the articles; the glossary leads it to the fertility section."""
+    answer = assistant.ask("can i get pregnant after car t")
+    assert any(re.search("fertility", q.text, re.I) for q in answer.quotes)
+
+
 def test_follow_up_uses_the_conversation(assistant) -> None:
     answer = assistant.ask("how is it treated?", history=["what is cytokine release syndrome?"])
     assert any(re.search("tocilizumab|steroid", q.text, re.I) for q in answer.quotes)

@@ -65,7 +65,9 @@ DEFER = [
     "can i skip my keytruda infusion next week",
 ]
 OUT_OF_SCOPE = ["whats the weather tomorrow", "write me a poem about my cat", "how do i lower my cholesterol",
-                "is ibuprofen ok for a sprained ankle", "my toddler has an ear infection does she need antibiotics"]
+                "is ibuprofen ok for a sprained ankle", "my toddler has an ear infection does she need antibiotics",
+                "how do i get pregnant faster, we have been trying for 6 months",
+                "can i go back to work after my knee surgery"]
 
 
 @pytest.mark.parametrize("question", EMERGENCIES)
