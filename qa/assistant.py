@@ -61,9 +61,9 @@ class Assistant:
         """Triage, retrieve, compose and render one answer."""
         started = time.perf_counter()
         question = (question or "").strip()
-        if not question:
+        if not question or safety.is_small_talk(question):
             markdown = render_answer((), notice=EMPTY_MESSAGE)
-            return Answer(question="", triage="general", abstained=True, quotes=(), suggested_questions=(),
+            return Answer(question=question, triage="general", abstained=True, quotes=(), suggested_questions=(),
                           markdown=markdown, notice=EMPTY_MESSAGE, timings_ms={"total": 0.0}, id=id)
         note = ""
         if len(question) > MAX_QUESTION_CHARS:

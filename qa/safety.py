@@ -106,6 +106,11 @@ def describes_symptom_now(text: str, rules: _Rules | None = None) -> tuple[str, 
     return tuple(found)
 
 
+def is_small_talk(question: str) -> bool:
+    """'hi', 'thank you', 'help': answered with a friendly prompt instead of quotes."""
+    return _any(load_rules().groups.get("small_talk", ()), normalise(question))
+
+
 def triage(question: str, history: list[str] | tuple[str, ...] = (), glossary=None) -> Triage:
     """Decide how to answer: emergencies first, then personal decisions, then scope."""
     rules = load_rules()

@@ -112,6 +112,13 @@ def test_empty_question_gets_a_friendly_prompt(assistant) -> None:
     assert not answer.quotes and "Ask me anything" in answer.markdown
 
 
+def test_greetings_and_thanks_get_a_friendly_prompt_not_a_refusal(assistant) -> None:
+    for message in ("hi", "Thank you so much!", "help"):
+        answer = assistant.ask(message)
+        assert answer.triage == "general" and not answer.quotes
+        assert "Ask me anything" in answer.markdown and "I can only answer" not in answer.markdown
+
+
 def test_json_contract_shape(assistant) -> None:
     data = assistant.ask("how long do I need to stay near the hospital?", id="q1").to_json()
     assert set(data) == {"id", "question", "triage", "abstained", "quotes", "suggested_questions", "disclaimer",
