@@ -16,6 +16,7 @@ MAX_QUOTES = 4
 MAX_ARTICLES = 3
 MAX_LIST_ITEMS = 6
 MIN_QUESTION_SIMILARITY = 0.33
+GENERIC_SHARE = 0.15  # a word in more than this share of chunks says little about the topic
 SAME_POINT = 0.94  # cosine above which two sentences make the same point
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
@@ -54,6 +55,7 @@ class Composition:
     quotes: tuple[Quote, ...]
     confidence: float
     top_article: str
+    shares_words: bool = True  # the quotes share at least one informative word with the question
 
 
 # Expected answer types: a question asking "how long" is answered by a sentence with a duration.
@@ -210,7 +212,23 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
                 ))
     top_hit = candidates[0].hit
     confidence = 0.5 * candidates[0].cosine + 0.5 * top_hit.dense
-    return Composition(tuple(_dedupe_overlaps(quotes)), confidence, top_hit.chunk.article)
+    kept = tuple(_dedupe_overlaps(quotes))
+    return Composition(kept, confidence, top_hit.chunk.article, _shares_informative_words(kept, result, index, query))
+
+
+def _shares_informative_words(quotes: tuple[Quote, ...], result: RetrievalResult, index, query: str) -> bool:
+    """Whether any quote contains a word of the question that is not everywhere in the corpus.
+
+    Quotes that share no such word ("lose", "hair") with the question are usually about something else.
+    """
+    n = max(1, len(index.chunks))
+    generic = float(np.log(1.0 + (n - GENERIC_SHARE * n + 0.5) / (GENERIC_SHARE * n + 0.5)))
+    asked = set(tokenize(f"{result.query or query} {' '.join(result.expansions)}"))
+    informative = {t for t in asked if index.lexical.idf(t) > generic}
+    quoted: set[str] = set()
+    for quote in quotes:
+        quoted.update(tokenize(quote.text))
+    return not informative or bool(informative & quoted)
 
 
 def _runs(indices: list[int]) -> list[list[int]]:

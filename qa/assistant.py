@@ -20,6 +20,9 @@ MAX_QUESTION_CHARS = 2000
 # Calibrated on eval/gold/default.jsonl (in-scope vs out-of-scope questions); see eval/ and the README.
 DEFAULT_ABSTAIN_THRESHOLD = 0.30
 DEFAULT_SCOPE_THRESHOLD = 0.40
+# Quotes sharing no informative word with the question need stronger evidence (calibrated like the above:
+# every in-scope gold answer without shared words scored >= 0.475; uncovered topics 0.35-0.45).
+NO_SHARED_WORDS_THRESHOLD = 0.46
 EMERGENCY_QUERY = "when to call the care team's 24-hour number right away or 911"
 EMERGENCY_QUESTIONS = (
     "What number do I call at night or on weekends, and what should I have ready when I call?",
@@ -89,7 +92,11 @@ class Assistant:
         timings["retrieval"] = (t2 - t1) * 1000
         composition = compose(result, self.index, query, self.weights)
         kind = decision.kind
-        abstained = composition.confidence < self.abstain_threshold or not composition.quotes
+        abstained = (
+            not composition.quotes
+            or composition.confidence < self.abstain_threshold
+            or (not composition.shares_words and composition.confidence < NO_SHARED_WORDS_THRESHOLD)
+        )
         if kind == "general" and not decision.in_scope and composition.confidence < self.scope_threshold:
             timings["compose"] = (time.perf_counter() - t2) * 1000
             return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,

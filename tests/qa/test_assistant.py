@@ -74,7 +74,8 @@ def test_out_of_scope_gets_kind_scope_message_and_no_quotes(assistant) -> None:
 
 
 def test_weak_evidence_abstains_instead_of_guessing(assistant) -> None:
-    for question in ("what is the best wig shop for chemo hair loss",):
+    for question in ("what is the best wig shop for chemo hair loss", "will i lose my hair from car t",
+                     "car t and alcohol"):
         answer = assistant.ask(question)
         assert answer.triage == "general" and answer.abstained and not answer.quotes
         assert "Our articles don't cover this" in answer.markdown and "care team" in answer.markdown
