@@ -123,6 +123,7 @@ def chunk_document(
                     sentences=offsets,
                     page_start=section.page_at(start),
                     page_end=section.page_at(max(start, end - 1)),
+                    page_breaks=tuple((at - start, page) for at, page in section.pages if start < at < end),
                 )
             )
     return chunks

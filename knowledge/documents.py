@@ -64,7 +64,21 @@ class Chunk:
     sentences: tuple[tuple[int, int], ...]
     page_start: int | None = None
     page_end: int | None = None
+    page_breaks: tuple[tuple[int, int], ...] = ()  # (offset in text where a new page starts, its number)
+
+    def page_at(self, offset: int) -> int | None:
+        """The PDF page of the character at `offset` in this chunk, so a quote cites its own page."""
+        return page_in_chunk(self.page_start, self.page_breaks, offset)
 
     def sentence_texts(self) -> list[str]:
         """The chunk's sentences, verbatim."""
         return [self.text[s:e] for s, e in self.sentences]
+
+
+def page_in_chunk(page_start: int | None, page_breaks: tuple[tuple[int, int], ...], offset: int) -> int | None:
+    """The page of a chunk's character, from the page it starts on and the page breaks inside it."""
+    page = page_start
+    for start, number in page_breaks:
+        if start <= offset:
+            page = number
+    return page

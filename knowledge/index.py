@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.chunking import chunk_document, embedding_prefix
-from knowledge.documents import Chunk, Document
+from knowledge.documents import Chunk, Document, page_in_chunk
 from knowledge.lexical import LexicalIndex
 from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings
 from knowledge.vectors import build_vector_index, load_vector_index, reconstruct, save_vector_index, search_vectors
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks record their page breaks
 MANIFEST = "manifest.json"
 REBUILD_HINT = "run 'patient-qa index build' to rebuild it"
 
@@ -96,8 +96,13 @@ class StoredChunk:
     sentences: tuple[tuple[int, int], ...]
     page_start: int | None
     page_end: int | None
+    page_breaks: tuple[tuple[int, int], ...]
     sentence_row: int
     position: int  # order of the chunk within its document
+
+    def page_at(self, offset: int) -> int | None:
+        """The PDF page of the character at `offset`, so a quote cites the page it is on."""
+        return page_in_chunk(self.page_start, self.page_breaks, offset)
 
     @property
     def section(self) -> str:
@@ -140,7 +145,7 @@ CREATE TABLE documents (
 );
 CREATE TABLE chunks (
     chunk_id INTEGER PRIMARY KEY, doc_id TEXT, position INTEGER, heading_path TEXT, text TEXT,
-    sentences TEXT, page_start INTEGER, page_end INTEGER, sentence_row INTEGER
+    sentences TEXT, page_start INTEGER, page_end INTEGER, page_breaks TEXT, sentence_row INTEGER
 );
 CREATE INDEX chunks_doc ON chunks(doc_id);
 """
@@ -181,9 +186,9 @@ def _write_store(directory: Path, entries: list[_DocEntry]) -> int:
         )
         for position, (chunk, chunk_id, sent_vecs) in enumerate(zip(entry.chunks, entry.chunk_ids, entry.sentence_vectors)):
             db.execute(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (chunk_id, entry.doc_id, position, json.dumps(chunk.heading_path), chunk.text,
-                 json.dumps(chunk.sentences), chunk.page_start, chunk.page_end, row),
+                 json.dumps(chunk.sentences), chunk.page_start, chunk.page_end, json.dumps(chunk.page_breaks), row),
             )
             blocks.append(sent_vecs)
             row += len(sent_vecs)
@@ -323,7 +328,8 @@ def build_index(
         if old is not None and entry.doc_id in old.doc_chunk_ids:
             chunk_ids = old.doc_chunk_ids[entry.doc_id]
             stored = [old.chunk(cid) for cid in chunk_ids]
-            entry.chunks = [Chunk(entry.doc_id, c.heading_path, c.text, c.sentences, c.page_start, c.page_end) for c in stored]
+            entry.chunks = [Chunk(entry.doc_id, c.heading_path, c.text, c.sentences, c.page_start, c.page_end,
+                                  c.page_breaks) for c in stored]
             entry.chunk_ids = list(chunk_ids)
             entry.chunk_vectors = reconstruct(old.vectors, chunk_ids)
             entry.sentence_vectors = [np.asarray(old.sentence_vectors(c)) for c in stored]
@@ -560,16 +566,18 @@ def _read_chunks(path: Path) -> dict[int, StoredChunk]:
     try:
         rows = db.execute(
             "SELECT c.chunk_id, c.doc_id, d.source_path, d.title, d.url, c.heading_path, c.text, c.sentences,"
-            " c.page_start, c.page_end, c.sentence_row, c.position FROM chunks c JOIN documents d USING (doc_id)"
+            " c.page_start, c.page_end, c.page_breaks, c.sentence_row, c.position"
+            " FROM chunks c JOIN documents d USING (doc_id)"
         ).fetchall()
     finally:
         db.close()
     chunks = {}
-    for cid, doc_id, source_path, title, url, heading, text, sentences, p0, p1, row, position in rows:
+    for cid, doc_id, source_path, title, url, heading, text, sentences, p0, p1, breaks, row, position in rows:
         chunks[cid] = StoredChunk(
             chunk_id=cid, doc_id=doc_id, article=Path(source_path).stem, title=title, url=url or "",
             source_path=source_path, heading_path=tuple(json.loads(heading)), text=text,
             sentences=tuple(tuple(s) for s in json.loads(sentences)), page_start=p0, page_end=p1,
+            page_breaks=tuple(tuple(b) for b in json.loads(breaks or "[]")),
             sentence_row=row, position=position,
         )
     return chunks

@@ -133,13 +133,6 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
     return candidates
 
 
-def _page_of(hit: RetrievedChunk, start: int) -> int | None:
-    chunk = hit.chunk
-    if chunk.page_start is None or chunk.page_start == chunk.page_end:
-        return chunk.page_start
-    return chunk.page_start  # a passage crossing a page break is cited by the page it starts on
-
-
 def compose(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> Composition:
     """Pick 1-4 best sentences (runs of neighbours kept together) from at most 3 articles, in document order."""
     candidates = sorted(score_sentences(result, index, query, weights), key=lambda c: c.score, reverse=True)
@@ -207,7 +200,7 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
                 assert text in chunk.text  # quotes are verbatim spans of the stored chunk, by construction
                 quotes.append(Quote(
                     text=text, article=chunk.article, title=chunk.title, section=chunk.section, url=chunk.url,
-                    source_path=display_path(chunk.source_path), score=round(score, 4), page=_page_of(hit, start),
+                    source_path=display_path(chunk.source_path), score=round(score, 4), page=chunk.page_at(start),
                     chunk_id=chunk.chunk_id, context=chunk.text,
                 ))
     top_hit = candidates[0].hit

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 from knowledge.glossary import load_glossary
 from knowledge.index import KnowledgeIndex
@@ -130,14 +129,3 @@ class Assistant:
             suggested_questions=tuple(suggested), markdown=markdown, notice=notice, query=query,
             timings_ms={k: round(v, 2) for k, v in timings.items()}, id=id,
         )
-
-
-def with_threshold(assistant: Assistant, threshold: float) -> Assistant:
-    """A copy of the settings idea for calibration scripts: same index and model, other threshold."""
-    clone = object.__new__(Assistant)
-    clone.__dict__.update(assistant.__dict__)
-    clone.abstain_threshold = threshold
-    return clone
-
-
-__all__ = ["Assistant", "replace"]

@@ -131,3 +131,17 @@ def test_word_document_metadata_title_is_ignored(tmp_path: Path) -> None:
     path = make_pdf(tmp_path / "wallet-card.pdf", [["Carry this card at all times."]], title="Microsoft Word - card.docx")
 
     assert load_pdf(path).title == "Wallet card"
+
+
+def test_a_quote_cites_the_page_it_is_on_even_inside_a_chunk_that_crosses_pages() -> None:
+    from knowledge.chunking import chunk_document
+    from knowledge.documents import Document, Section
+
+    first = "Fever is the first sign. Chills may follow. "
+    second = "Tocilizumab treats it. Steroids help too."
+    section = Section((), first + second, ((0, 3), (len(first), 4)))
+    doc = Document(title="Guide", source_path="guide.pdf", sections=(section,), kind="pdf")
+    (chunk,) = chunk_document(doc, "d", lambda texts: [len(t.split()) + 2 for t in texts], target_words=100)
+    assert (chunk.page_start, chunk.page_end) == (3, 4)
+    assert chunk.page_at(chunk.text.index("Chills")) == 3
+    assert chunk.page_at(chunk.text.index("Tocilizumab")) == 4
