@@ -63,10 +63,15 @@ def default_index_is_stale(index_dir: Path, articles: Path) -> str | None:
     files = _article_files(articles)
     if any(f.stat().st_mtime > built for f in files):
         return "articles changed since the index was built"
+    from knowledge.index import FORMAT_VERSION
+
     try:
-        indexed = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", {}))
+        data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "the index manifest could not be read"
+    if data.get("format_version") != FORMAT_VERSION:
+        return "the index was built by another version of patient-qa"
+    indexed = set(data.get("files", {}))
     if {str(f) for f in files} != indexed and {str(f.resolve()) for f in files} != indexed:
         return "articles were added or removed"
     return None

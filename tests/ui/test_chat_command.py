@@ -49,9 +49,12 @@ def test_missing_index_says_how_to_build_it(tmp_path, capsys):
     assert "patient-qa index build" in err and str(tmp_path / "nowhere") in err
 
 
-def _fake_index(index_dir: Path, files: list[Path]) -> None:
-    index_dir.mkdir(parents=True)
-    (index_dir / "manifest.json").write_text(json.dumps({"files": {str(f): "hash" for f in files}}))
+def _fake_index(index_dir: Path, files: list[Path], version: int | None = None) -> None:
+    from knowledge.index import FORMAT_VERSION
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"format_version": version or FORMAT_VERSION, "files": {str(f): "hash" for f in files}}
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_default_index_staleness(tmp_path):
@@ -72,6 +75,8 @@ def test_default_index_staleness(tmp_path):
     second.write_text("# B\n\nMore text.")
     os.utime(second, (past, past))
     assert "added or removed" in chat_command.default_index_is_stale(index_dir, articles)
+    _fake_index(index_dir, [first, second], version=1)  # built by an older patient-qa
+    assert "another version" in chat_command.default_index_is_stale(index_dir, articles)
 
 
 @pytest.mark.slow
