@@ -39,6 +39,14 @@ def _category_series(report: dict) -> tuple[str, dict[str, float], dict[str, int
     return title, rates, counts
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Lay out, write the PNG and free the figure (matplotlib keeps figures alive otherwise)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_categories(report: dict, path: Path) -> Path:
     """Horizontal bars, one per category, weakest at the bottom, labelled with rate and count."""
     plt = _pyplot()
@@ -52,10 +60,7 @@ def plot_categories(report: dict, path: Path) -> Path:
     ax.set_xlim(0, 115)
     ax.set_xlabel("%")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_confusion(report: dict, path: Path) -> Path:
@@ -75,10 +80,7 @@ def plot_confusion(report: dict, path: Path) -> Path:
     ax.set_ylabel("expected")
     ax.set_title("Triage confusion matrix", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_latency(report: dict, path: Path) -> Path:
@@ -95,7 +97,4 @@ def plot_latency(report: dict, path: Path) -> Path:
     ax.set_ylabel("questions")
     ax.set_title("Latency of Assistant.ask", fontsize=10)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
