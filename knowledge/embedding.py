@@ -90,7 +90,7 @@ class Embedder:
         encoded = self.model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, desc: str = "") -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -387,8 +387,6 @@ def build_index(
             "skipped": [asdict(s) for s in skipped],
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if old is not None:
-            old.close()
         _swap_into_place(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -516,9 +514,6 @@ class KnowledgeIndex:
         except (OSError, RuntimeError, ValueError, sqlite3.DatabaseError) as err:
             raise IndexMismatchError(f"index at {directory} is incomplete or damaged ({err}); {REBUILD_HINT}") from None
         return cls(directory, manifest, vectors, lexical, sentence_matrix, chunks)
-
-    def close(self) -> None:
-        """Nothing is held open; kept for symmetry with stores that do."""
 
     def chunk(self, chunk_id: int) -> StoredChunk:
         return self.chunks[chunk_id]

@@ -34,7 +34,6 @@ class Weights:
     heading: float = 0.06  # bonus by how much of the question the sentence's section heading shares
     answer_type: float = 0.06  # bonus when a sentence has the kind of answer asked for (a duration, a number)
     intro: float = 0.06  # penalty for text before a document's first heading: summaries, rarely the answer
-    lead: float = 0.0  # bonus for a section's first sentence, where articles usually answer the heading
     margin: float = 0.15  # keep further sentences scoring within this of the best
 
 
@@ -54,7 +53,6 @@ class Composition:
 
     quotes: tuple[Quote, ...]
     confidence: float
-    top_article: str
     shares_words: bool = True  # the quotes share at least one informative word with the question
 
 
@@ -128,7 +126,6 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
                 + weights.chunk * hit.dense
                 + weights.overlap * min(1.0, overlap)
                 + weights.rank / (1 + hit.rank)
-                + (weights.lead if i == 0 and chunk.chunk_id in index.section_starts else 0.0)
                 - (weights.intro if not chunk.heading_path and chunk.doc_id in index.docs_with_headings else 0.0)
                 + weights.heading * min(1.0, heading_share)
                 + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
@@ -141,7 +138,7 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
     """Pick 1-4 best sentences (runs of neighbours kept together) from at most 3 articles, in document order."""
     candidates = sorted(score_sentences(result, index, query, weights), key=lambda c: c.score, reverse=True)
     if not candidates:
-        return Composition((), 0.0, "")
+        return Composition((), 0.0)
     best = candidates[0].score
     chosen: list[Candidate] = []
     articles: list[str] = []
@@ -210,7 +207,7 @@ def compose(result: RetrievalResult, index, query: str, weights: Weights = Weigh
     top_hit = candidates[0].hit
     confidence = 0.5 * candidates[0].cosine + 0.5 * top_hit.dense
     kept = tuple(_dedupe_overlaps(quotes))
-    return Composition(kept, confidence, top_hit.chunk.article, _shares_informative_words(kept, result, index, query))
+    return Composition(kept, confidence, _shares_informative_words(kept, result, index, query))
 
 
 def _shares_informative_words(quotes: tuple[Quote, ...], result: RetrievalResult, index, query: str) -> bool:

@@ -24,7 +24,7 @@ class FakeEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(t.split()) + 2 for t in texts]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, desc: str = "") -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()) or ["_"]:

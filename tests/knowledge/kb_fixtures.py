@@ -96,7 +96,7 @@ class FakeEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return whitespace_tokens(texts)
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, desc: str = "") -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         self.encoded.extend(texts)
         matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
