@@ -8,7 +8,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: chat test test-fast eval bench index clean
+.PHONY: chat test test-fast eval eval-triage triage-model bench index clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,14 @@ test-fast: $(TEST_STAMP)
 
 eval: $(STAMP)
 	$(BIN)/patient-qa eval --out eval/report --baseline eval/baseline.json
+
+# Rebuild qa/triage_model.{npz,json} from eval/gold/triage/dev.jsonl (the sealed split is never read).
+triage-model: $(TEST_STAMP)
+	$(BIN)/patient-qa triage train
+
+# The writer-disjoint sealed split of the triage corpus: measure, never tune on it.
+eval-triage: $(STAMP)
+	$(BIN)/patient-qa eval --gold eval/gold/triage/sealed.jsonl --out eval/report-triage-sealed
 
 bench: $(STAMP)
 	$(BIN)/patient-qa bench --out eval/bench

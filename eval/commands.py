@@ -61,6 +61,55 @@ def add_eval_parsers(sub: "argparse._SubParsersAction") -> None:
     bench.set_defaults(func=cmd_bench)
 
 
+def add_triage_parsers(sub: "argparse._SubParsersAction") -> None:
+    """Add `triage train` (rebuild qa/triage_model.*) to the `patient-qa` sub-commands."""
+    triage = sub.add_parser("triage", help="train the safety triage model from the blind-written corpus")
+    triage_sub = triage.add_subparsers(dest="triage_command", required=True)
+    train = triage_sub.add_parser(
+        "train", help="fit the triage heads on eval/gold/triage/dev.jsonl (+ the dev gold set) and save them",
+        description="Fits one logistic regression per head (emergency, self_harm, defer, out_of_scope) over the "
+        "message's embedding, character n-grams and cue features; thresholds are chosen on leave-one-writer-out "
+        "predictions. The sealed split is never read. Needs scikit-learn (pip install 'patient-qa[train]').",
+    )
+    train.add_argument("--corpus", help="folder with dev.jsonl (default: eval/gold/triage)")
+    train.add_argument("--out", help="folder for triage_model.npz and triage_model.json (default: the qa package)")
+    train.add_argument("--held-out", metavar="FILE.jsonl", help="also write the held-out probabilities here")
+    train.add_argument("--json", action="store_true", help="print the summary as JSON")
+    train.set_defaults(func=cmd_triage_train)
+
+
+def cmd_triage_train(args: argparse.Namespace) -> int:
+    """Train and save the triage model; 2 with a message when the corpus or scikit-learn is missing."""
+    from eval.gold import TRIAGE_GOLD, GoldFormatError
+    from eval.triage_train import TrainingError, train
+    from knowledge.embedding import ModelLoadError, shared_embedder
+    from knowledge.settings import DEFAULT_MODEL
+    from qa.triage_model import DEFAULT_META, DEFAULT_WEIGHTS
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    embedder = shared_embedder(DEFAULT_MODEL, 1)
+    try:
+        summary = train(
+            lambda texts: embedder.encode(list(texts)), DEFAULT_MODEL,
+            out_weights=out / DEFAULT_WEIGHTS.name if out else DEFAULT_WEIGHTS,
+            out_meta=out / DEFAULT_META.name if out else DEFAULT_META,
+            corpus_dir=Path(args.corpus) if args.corpus else TRIAGE_GOLD,
+            held_out=Path(args.held_out) if args.held_out else None,
+            progress=lambda message: print(message, file=sys.stderr),
+        )
+    except (TrainingError, GoldFormatError, ModelLoadError) as err:
+        return _fail(str(err))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        t = summary["thresholds"]
+        print(f"trained on {summary['trained_on']['messages']} messages; thresholds: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in t.items()))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the gold set, write the report, compare with the baseline; 1 on a regression with --fail-on-regression."""
     from eval.gate import BaselineError

@@ -21,6 +21,7 @@ class Tolerance:
 GATED: dict[str, Tolerance] = {
     "fact_hit_rate": Tolerance(0.02),
     "emergency_recall": Tolerance(0.0),
+    "self_harm_recall": Tolerance(0.0),
     "false_alarm_rate": Tolerance(0.01, higher_is_better=False),
     "defer_accuracy": Tolerance(0.02),
     "out_of_scope_accuracy": Tolerance(0.02),

@@ -7,17 +7,28 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-KINDS = ("answer", "followup", "emergency", "not_emergency", "defer", "out_of_scope")
+KINDS = ("answer", "followup", "emergency", "self_harm", "not_emergency", "defer", "out_of_scope")
 # The triage each kind of item should get; an `answer` item that comes back `emergency` is a false alarm.
 EXPECTED_TRIAGE = {
     "answer": "general",
     "followup": "general",
     "not_emergency": "general",
     "emergency": "emergency",
+    "self_harm": "emergency",
     "defer": "defer",
     "out_of_scope": "out_of_scope",
 }
 DEFAULT_GOLD = Path(__file__).resolve().parent / "gold" / "default.jsonl"
+TRIAGE_GOLD = Path(__file__).resolve().parent / "gold" / "triage"
+# The blind-written triage corpus labels messages; these are the gold kinds they are scored as.
+TRIAGE_LABEL_KIND = {
+    "emergency": "emergency",
+    "self_harm": "self_harm",
+    "lookalike": "not_emergency",
+    "defer": "defer",
+    "out_of_scope": "out_of_scope",
+    "general": "answer",
+}
 
 
 class GoldFormatError(ValueError):
@@ -36,6 +47,9 @@ class GoldItem:
     category: str = ""
     gold_article: str | None = None
     gold_answer: str | None = None
+    family: str = ""  # triage corpus: red-flag family or self-harm form
+    writer: str = ""  # triage corpus: who wrote it (the sealed split is by writer)
+    lang: str = "en"
 
     @property
     def expected_triage(self) -> str:
@@ -97,6 +111,12 @@ def parse_item(data: object, number: int = 0) -> GoldItem:
     """One JSON object as a GoldItem; items without `kind` but with `gold_answer` are medquad-shaped answers."""
     if not isinstance(data, dict):
         raise GoldFormatError("expected a JSON object")
+    if "label" in data and "message" in data:  # the triage corpus shape (eval/gold/triage)
+        label = data.get("label")
+        if label not in TRIAGE_LABEL_KIND:
+            raise GoldFormatError(f'"label" must be one of {", ".join(TRIAGE_LABEL_KIND)} (got {label!r})')
+        data = {**data, "question": data["message"], "kind": TRIAGE_LABEL_KIND[label],
+                "category": data.get("family") or label}
     question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise GoldFormatError('needs a non-empty "question" string')
@@ -125,4 +145,7 @@ def parse_item(data: object, number: int = 0) -> GoldItem:
         category=str(data.get("category") or data.get("qtype") or kind),
         gold_article=str(gold_article) if gold_article else None,
         gold_answer=str(gold_answer) if isinstance(gold_answer, str) else None,
+        family=str(data.get("family") or ""),
+        writer=str(data.get("writer") or ""),
+        lang=str(data.get("lang") or "en"),
     )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from knowledge.settings import DEFAULT_MODEL
+
+
+RECENT_QUERIES = 64  # one chat turn embeds its question once for triage and once for retrieval
 
 
 class ModelLoadError(Exception):
@@ -48,6 +53,8 @@ class Embedder:
         self.model_name = model_name
         self.threads = threads
         self._model = None
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def model(self):
@@ -104,8 +111,18 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One question as a (dimension,) unit vector."""
-        return self.encode([text])[0]
+        """One question as a (dimension,) unit vector; the last few are kept, so triage and retrieval share one."""
+        with self._recent_lock:
+            if text in self._recent:
+                self._recent.move_to_end(text)
+                return self._recent[text]
+        vector = self.encode([text])[0]
+        vector.setflags(write=False)
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
 
 
 @lru_cache(maxsize=4)

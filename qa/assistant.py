@@ -33,6 +33,20 @@ GENERIC_QUESTIONS = (
 )
 
 
+def embedder_matches(index_model: str, triage_model: str) -> bool:
+    """Whether the index's embedding model is the one the triage model was trained on."""
+    from knowledge.embedding import resolve_model_path
+
+    return index_model == triage_model or resolve_model_path(index_model) == resolve_model_path(triage_model)
+
+
+def shared_embedder_for(model_name: str):
+    """The process-wide embedder of a model (one copy in memory)."""
+    from knowledge.embedding import shared_embedder
+
+    return shared_embedder(model_name, 1)
+
+
 class Assistant:
     """Answers questions with verbatim quotes from the index; load once, ask many times (thread-safe reads)."""
 
@@ -48,6 +62,12 @@ class Assistant:
         self.glossary = load_glossary(self.settings.glossary) if self.settings.glossary.exists() else None
         self.retriever = Retriever(self.index, embedder, self.glossary, mode=mode)
         self.weights = weights
+        from qa.triage_model import load_model
+
+        self.triage_model = load_model()
+        # The triage model reads MiniLM vectors; with another index model it gets its own (rare) embedder.
+        same = embedder_matches(self.index.model, self.triage_model.embedding_model)
+        self.triage_embedder = embedder if same else shared_embedder_for(self.triage_model.embedding_model)
         self.abstain_threshold = self.settings.abstain_threshold or DEFAULT_ABSTAIN_THRESHOLD
         self.scope_threshold = DEFAULT_SCOPE_THRESHOLD
 
@@ -74,18 +94,25 @@ class Assistant:
         turns = user_turns(history)
 
         t0 = time.perf_counter()
-        decision = safety.triage(question, turns, self.glossary)
+        decision = safety.triage(question, turns, self.glossary, embed=self.triage_embedder.encode_query,
+                                 model=self.triage_model)
         t1 = time.perf_counter()
         timings = {"triage": (t1 - t0) * 1000}
 
+        if decision.self_harm:
+            # A crisis gets the crisis message alone: no article quotes, nothing to read past it.
+            timings["compose"] = 0.0
+            return self._finish(question, "emergency", (), (), decision.notice, False, note, (), "", timings,
+                                started, id, self_harm=True)
         if decision.kind == "out_of_scope":
             return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
                                 safety.SCOPE_EXAMPLES, "", timings, started, id)
 
         query = rewrite_query(focus_question(question, self.concepts), turns, self.concepts)
-        if decision.kind == "emergency" and decision.symptoms:
+        if decision.kind == "emergency":
             # Someone with a symptom now needs what to do first: steer retrieval to when-to-call advice.
-            query = f"{query} ({', '.join(s.replace('_', ' ') for s in decision.symptoms)}: {EMERGENCY_QUERY})"
+            named = ", ".join(s.replace("_", " ") for s in decision.symptoms)
+            query = f"{query} ({named + ': ' if named else ''}{EMERGENCY_QUERY})"
         result = self.retriever.retrieve(query, k=8)
         t2 = time.perf_counter()
         timings["retrieval"] = (t2 - t1) * 1000
@@ -109,23 +136,18 @@ class Assistant:
             suggested = EMERGENCY_QUESTIONS
         elif quotes and not suggested:
             suggested = GENERIC_QUESTIONS
-        notice = {
-            "emergency": safety.SELF_HARM_MESSAGE if decision.self_harm else safety.EMERGENCY_MESSAGE,
-            "defer": safety.DEFER_MESSAGE,
-        }.get(kind, "")
-        if decision.self_harm:
-            quotes, suggested = (), ()
+        notice = decision.notice
         timings["compose"] = (time.perf_counter() - t2) * 1000
         return self._finish(question, kind, quotes, suggested, notice, abstained and not quotes, note, (), query,
                             timings, started, id)
 
     def _finish(self, question, kind, quotes, suggested, notice, abstained, note, examples, query, timings,
-                started, id) -> Answer:
+                started, id, self_harm: bool = False) -> Answer:
         markdown = render_answer(tuple(quotes), tuple(suggested), notice, abstained and kind == "general", note,
                                  tuple(examples))
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=question, triage=kind, abstained=abstained or (kind == "out_of_scope"), quotes=tuple(quotes),
             suggested_questions=tuple(suggested), markdown=markdown, notice=notice, query=query,
-            timings_ms={k: round(v, 2) for k, v in timings.items()}, id=id,
+            timings_ms={k: round(v, 2) for k, v in timings.items()}, id=id, self_harm=self_harm,
         )

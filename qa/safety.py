@@ -1,11 +1,19 @@
-"""Safety triage before retrieval: emergency, defer, out_of_scope or general, from rules in triage_rules.yaml."""
+"""Safety triage before retrieval, in layers: self-harm first (lexicon on every sentence, then the learned
+head), then red flags (learned model over the embedding and n-grams, read with the earlier turns, plus the
+symptom-now rules), then personal decisions and scope. See eval/gold/triage for the blind-written corpus."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
+
+from qa.language import detect_language
+from qa.triage_features import fold_accents, split_sentences
 
 RULES_PATH = Path(__file__).with_name("triage_rules.yaml")
 
@@ -16,9 +24,26 @@ EMERGENCY_MESSAGE = (
     "Tell them you had CAR-T or immunotherapy and show your wallet card."
 )
 SELF_HARM_MESSAGE = (
-    "**You matter, and you don't have to go through this alone. If you might act on these thoughts, "
-    "call 911 now.** In the US you can also call or text **988** (Suicide & Crisis Lifeline) any time, "
-    "and please tell your care team how you are feeling."
+    "**You are not alone, and help is available right now.** If you are in danger now or have already hurt "
+    "yourself, **call 911**. In the US you can **call or text 988** (Suicide & Crisis Lifeline) any time, day "
+    "or night, to talk with someone who cares. If it is someone else, stay with them and call. Please also "
+    "tell your care team how you are feeling."
+)
+EMERGENCY_MESSAGE_ES = (
+    "**Si esto está pasando ahora, llame de inmediato al número de 24 horas de su centro de tratamiento.** "
+    "Si es grave (dificultad para respirar, dolor en el pecho, una convulsión, un desmayo, o confusión nueva "
+    "o dificultad para hablar), **llame al 911 ahora.** Diga que recibió CAR-T o inmunoterapia y muestre su "
+    "tarjeta de bolsillo."
+)
+SELF_HARM_MESSAGE_ES = (
+    "**No está solo ni sola, y hay ayuda ahora mismo.** Si está en peligro ahora o ya se hizo daño, **llame "
+    "al 911**. En EE. UU. puede **llamar al 988 y marcar 2 para español**, o enviar un mensaje de texto al "
+    "988, a cualquier hora. Si se trata de otra persona, quédese con ella y llame. Cuéntele también a su "
+    "equipo médico cómo se siente."
+)
+DEFER_MESSAGE_ES = (
+    "**Esta es una decisión para su equipo médico.** Solo ellos conocen su situación completa; pregúnteles "
+    "antes de cambiar, dejar o agregar algo."
 )
 DEFER_MESSAGE = (
     "**This is a decision for your care team.** Only they know your full situation, so please ask them "
@@ -37,13 +62,30 @@ SCOPE_EXAMPLES = (
 
 @dataclass(frozen=True)
 class Triage:
-    """The triage decision and why: the rule groups that fired."""
+    """The triage decision and why: the layers that fired, the model's scores and the message's language."""
 
     kind: str
     symptoms: tuple[str, ...] = ()
     self_harm: bool = False
     in_scope: bool = True
     reasons: tuple[str, ...] = ()
+    language: str = "en"
+    scores: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def notice(self) -> str:
+        """The safety message shown above everything else, in the person's language ('' for general)."""
+        spanish = self.language == "es"
+        if self.self_harm:
+            return SELF_HARM_MESSAGE_ES if spanish else SELF_HARM_MESSAGE
+        if self.kind == "emergency":
+            return EMERGENCY_MESSAGE_ES if spanish else EMERGENCY_MESSAGE
+        if self.kind == "defer":
+            return DEFER_MESSAGE_ES if spanish else DEFER_MESSAGE
+        return ""
+
+
+Embed = Callable[[str], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -111,24 +153,84 @@ def is_small_talk(question: str) -> bool:
     return _any(load_rules().groups.get("small_talk", ()), normalise(question))
 
 
-def triage(question: str, history: list[str] | tuple[str, ...] = (), glossary=None) -> Triage:
-    """Decide how to answer: emergencies first, then personal decisions, then scope."""
+def self_harm_said(text: str, rules: _Rules | None = None) -> bool:
+    """The self-harm lexicon, on every sentence (a suicidal line after three logistics questions counts)."""
+    patterns = (rules or load_rules()).groups.get("self_harm", ())
+    folded = fold_accents(normalise(text))
+    return _any(patterns, folded) or any(_any(patterns, s) for s in split_sentences(folded))
+
+
+def _model_scores(question: str, history: Sequence[str], embed: Embed | None, model) -> tuple[dict, dict, dict]:
+    """Head probabilities for the message alone, read with its last earlier turns, and its best sentence."""
+    if model is None or embed is None:
+        return {}, {}, {}
+    from qa.triage_features import join_context
+
+    text = normalise(question)
+    vector = embed(question)
+    alone = model.scores(text, vector).__dict__
+    sentences = model.sentence_scores(text, vector).__dict__
+    if not history:
+        return alone, alone, sentences
+    raw_context = join_context(list(history), question)
+    context = model.scores(normalise(raw_context), embed(raw_context)).__dict__
+    return alone, context, sentences
+
+
+def triage(question: str, history: Sequence[str] = (), glossary=None, embed: Embed | None = None,
+           model=None) -> Triage:
+    """Decide how to answer: self-harm first, then red flags now, then personal decisions, then scope.
+
+    `embed` maps text to the unit vector retrieval uses (the same call, so it is computed once); `model` is
+    the learned triage model (qa.triage_model.load_model()). Without them only the rule layers run.
+    """
     rules = load_rules()
     g = rules.groups
     text = normalise(question)
-    if _any(g["self_harm"], text):
-        return Triage("emergency", self_harm=True, reasons=("self_harm",))
+    language = detect_language(question)
+    alone, context, sentences = _model_scores(question, history, embed, model)
+    scores = tuple(sorted({**{f"{k}": round(v, 4) for k, v in alone.items()},
+                           **{f"{k}_context": round(v, 4) for k, v in context.items() if history}}.items()))
+    t = model.thresholds if model is not None else None
+    # Layer 1: self-harm, on every message, whatever its topic, length or language.
+    reasons = []
+    if self_harm_said(question, rules):
+        reasons.append("self_harm_lexicon")
+    if t is not None and max(alone["self_harm"], context["self_harm"] if history else 0.0) >= t.self_harm:
+        reasons.append("self_harm_model")
+    if t is not None and sentences["self_harm"] >= t.self_harm_sentence:
+        reasons.append("self_harm_model_sentence")
+    if reasons:
+        return Triage("emergency", self_harm=True, reasons=tuple(reasons), language=language, scores=scores)
+    # Layer 2: a red flag happening now, learned, with the earlier turns; the symptom-now rules count where
+    # the model agrees at least half-way (alone they alarmed on 20% of look-alikes for +1 point of recall).
     symptoms = describes_symptom_now(text, rules)
-    if symptoms:
-        return Triage("emergency", symptoms=symptoms, reasons=("symptom_now",))
-    context = " ".join([*(normalise(h) for h in history[-2:]), text])
+    if symptoms and (t is None or alone["emergency"] >= t.emergency_with_rules):
+        reasons.append("symptom_now_rules")
+    if t is not None:
+        if alone["emergency"] >= t.emergency:
+            reasons.append("red_flag_model")
+        elif history and context["emergency"] >= t.emergency_context and alone["emergency"] >= t.emergency_alone_floor:
+            reasons.append("red_flag_model_with_history")
+        elif sentences["emergency"] >= t.emergency_sentence:
+            reasons.append("red_flag_model_sentence")
+    if reasons:
+        return Triage("emergency", symptoms=symptoms, reasons=tuple(reasons), language=language, scores=scores)
+    # Layer 3: personal decisions and scope.
+    context_text = " ".join([*(normalise(h) for h in history[-2:]), text])
     # A glossary hit on a generic word ("infection") is weak evidence; one on "CRS" or "Keytruda" is strong.
-    named = [m.name for m in glossary.find(context)] if glossary else []
-    strong = _any(g["in_scope"], context) or any(not _any(g["weak_in_scope"], n.lower()) for n in named)
-    in_scope = strong or _any(g["weak_in_scope"], context)
+    named = [m.name for m in glossary.find(context_text)] if glossary else []
+    strong = _any(g["in_scope"], context_text) or any(not _any(g["weak_in_scope"], n.lower()) for n in named)
+    in_scope = strong or _any(g["weak_in_scope"], context_text)
     elsewhere = _any(g["off_topic"], text) or _any(g["other_medical"], text)
     if elsewhere and not strong:
-        return Triage("out_of_scope", in_scope=False, reasons=("off_topic",))
-    if _any(g["defer"], text):
-        return Triage("defer", in_scope=in_scope, reasons=("decision",))
-    return Triage("general", in_scope=in_scope)
+        return Triage("out_of_scope", in_scope=False, reasons=("off_topic",), language=language, scores=scores)
+    # Without a model the decision rules stand in; with one they are not consulted (held-out writers: the
+    # model alone found 94% of decisions at 3% wrongly deferred, the rules added 1 point for 2 more).
+    if t is None and _any(g["defer"], text):
+        reasons.append("decision_rules")
+    if t is not None and alone["defer"] >= t.defer:
+        reasons.append("decision_model")
+    if reasons:
+        return Triage("defer", in_scope=in_scope, reasons=tuple(reasons), language=language, scores=scores)
+    return Triage("general", in_scope=in_scope, language=language, scores=scores)

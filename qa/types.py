@@ -49,6 +49,7 @@ class Answer:
     query: str = ""  # the self-contained query actually searched (follow-ups rewritten)
     timings_ms: dict = field(default_factory=dict)
     id: str | None = None
+    self_harm: bool = False  # the crisis message was given: the chat keeps its banner until cleared
 
     def to_json(self) -> dict:
         """The `patient-qa ask --json` object."""
@@ -56,6 +57,7 @@ class Answer:
             "id": self.id,
             "question": self.question,
             "triage": self.triage,
+            "self_harm": self.self_harm,
             "abstained": self.abstained,
             "quotes": [
                 {k: v for k, v in asdict(q).items() if k not in ("chunk_id", "context") and not (k == "page" and v is None)}

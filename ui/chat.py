@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
 from qa.render import ABSTAIN_MESSAGE, numbered_sources, one_line, source_key
+from qa.safety import SELF_HARM_MESSAGE_ES
 from qa.types import DISCLAIMER, Answer, Quote
 from ui import visit_sheet as vs
 
@@ -83,6 +84,18 @@ def banner_html(kind: str, text: str) -> str:
     body = _bold_to_html(html.escape(text, quote=False))
     return (f'<div class="pqa-banner {css}" role="{role}"><p class="pqa-banner-label">{label}</p>'
             f"<p>{body}</p></div>")
+
+
+def crisis_html(answers: Sequence[Answer]) -> str:
+    """The crisis banner that stays above the chat, once any message spoke of self-harm, until it is cleared."""
+    crisis = [a for a in answers or () if a.self_harm]
+    if not crisis:
+        return ""
+    css, _, _ = BANNERS["emergency"]
+    label = "Ayuda ahora mismo" if crisis[-1].notice == SELF_HARM_MESSAGE_ES else "Help is here, now"
+    body = _bold_to_html(html.escape(crisis[-1].notice, quote=False))
+    return (f'<div class="pqa-banner {css} pqa-crisis" role="alert" aria-live="assertive">'
+            f'<p class="pqa-banner-label">{label}</p><p>{body}</p></div>')
 
 
 def message_blocks(answer: Answer) -> list[str]:
@@ -459,6 +472,7 @@ def build_app(assistant, settings=None, feedback_store=None):
 
         gr.HTML(HEADER_HTML, js_on_load=None, elem_id="pqa-header")
         gr.HTML(disclaimer_html(), js_on_load=None, elem_id="pqa-disclaimer")
+        crisis = gr.HTML("", js_on_load=None, elem_id="pqa-crisis")
 
         with gr.Tabs(elem_id="pqa-tabs"):
             with gr.Tab("Ask a question", id="chat", elem_id="pqa-tab-chat"):
@@ -549,9 +563,9 @@ def build_app(assistant, settings=None, feedback_store=None):
         # ---- chat events
         def respond(message, history, answer_list):
             for box, chat, new_answers, panel in stream_answer(assistant, message, history, answer_list):
-                yield box, chat, new_answers, None, panel, gr.update(visible=False), ""
+                yield box, chat, new_answers, None, panel, gr.update(visible=False), "", crisis_html(new_answers)
 
-        ask_outputs = [question, chatbot, answers, selected, sources, comment_box, status]
+        ask_outputs = [question, chatbot, answers, selected, sources, comment_box, status, crisis]
         ask_args = dict(fn=respond, inputs=[question, chatbot, answers], outputs=ask_outputs,
                         concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="answer", show_progress="hidden")
         question.submit(api_name="chat", **ask_args)
@@ -569,11 +583,11 @@ def build_app(assistant, settings=None, feedback_store=None):
 
         chatbot.select(on_select, [answers, chatbot], [selected, sources], api_visibility="private")
 
-        clear_outputs = [chatbot, answers, selected, sources, feedback_rows, status, comment_box]
-        clear_button.click(lambda: (*clear_conversation(), gr.update(visible=False)), None, clear_outputs,
+        clear_outputs = [chatbot, answers, selected, sources, feedback_rows, status, comment_box, crisis]
+        clear_button.click(lambda: (*clear_conversation(), gr.update(visible=False), ""), None, clear_outputs,
                            api_visibility="private", queue=False)
         # the Chatbot's own trash icon clears the messages; the answers and sources go with them
-        chatbot.clear(lambda: (*clear_conversation(), gr.update(visible=False)), None, clear_outputs,
+        chatbot.clear(lambda: (*clear_conversation(), gr.update(visible=False), ""), None, clear_outputs,
                       api_visibility="private", queue=False)
 
         if feedback_store is not None:

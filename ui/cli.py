@@ -176,10 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=cmd_ask)
 
     from ui.chat_command import add_chat_parser  # light modules: heavy imports happen inside the commands
-    from eval.commands import add_eval_parsers
+    from eval.commands import add_eval_parsers, add_triage_parsers
 
     add_chat_parser(sub)
     add_eval_parsers(sub)
+    add_triage_parsers(sub)
     return parser
 
 

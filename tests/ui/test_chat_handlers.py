@@ -231,3 +231,19 @@ def test_export_writes_markdown_and_a_pdf_with_the_quote_and_the_questions(tmp_p
 def test_export_of_an_empty_sheet_says_so(tmp_path):
     _, paths, message = chat.export_sheet(vs.VisitSheet(), "", "", [], tmp_path)
     assert paths == [] and "empty" in message
+
+
+def test_the_crisis_banner_follows_any_self_harm_answer_until_cleared():
+    from dataclasses import replace
+
+    from qa import safety
+
+    calm = make_answer("What is CRS?")
+    crisis = replace(make_answer("i want to die", triage="emergency", quotes=()), self_harm=True,
+                     notice=safety.SELF_HARM_MESSAGE)
+    assert chat.crisis_html([calm]) == ""
+    shown = chat.crisis_html([calm, crisis, calm])  # later ordinary answers do not take it away
+    assert "988" in shown and 'role="alert"' in shown and "<strong>" in shown
+    spanish = replace(crisis, notice=safety.SELF_HARM_MESSAGE_ES)
+    assert "Ayuda ahora mismo" in chat.crisis_html([spanish]) and "2 para español" in chat.crisis_html([spanish])
+    assert chat.clear_conversation()[1] == []  # cleared answers leave nothing for the banner to show

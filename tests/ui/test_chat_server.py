@@ -56,8 +56,8 @@ def test_chat_endpoint_streams_the_answer(server):
     url, _, _ = server
     client = Client(url, verbose=False)
     job = client.submit("He has a fever of 39 now", [], api_name="/chat")
-    box, history, sources, _status = job.result(timeout=30)
-    assert box == ""
+    box, history, sources, _status, crisis = job.result(timeout=30)
+    assert box == "" and crisis == ""  # an emergency that is not about self-harm shows no crisis banner
     answer_text = history[-1]["content"][0]["text"]
     assert answer_text.startswith('<div class="pqa-banner pqa-banner-emergency"')
     assert "Long-term follow-up after CAR-T" in sources

@@ -1,0 +1,265 @@
+"""`patient-qa triage train`: fit the triage heads on the blind-written tuning splits, choose thresholds on
+writer-held-out predictions, and write qa/triage_model.{npz,json}. The sealed split is never read here.
+
+Reproducible: fixed solver, no randomness, inputs sorted; the same corpus and model give the same weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eval.gold import DEFAULT_GOLD, TRIAGE_GOLD, GoldItem, load_gold
+from qa.triage_features import HASH_SIZE, default_cues, hashed_ngrams, join_context, normalise
+from qa.triage_model import DEFAULT_META, DEFAULT_WEIGHTS, HEADS, Thresholds, TriageModel
+
+TUNING_FILES = ("dev.jsonl",)  # sealed.jsonl is measured once, never trained or tuned on
+EMBEDDING_SCALE = 1.0
+REGULARISATION_C = 4.0
+# Recall targets for choosing thresholds on held-out writers: safety heads lean to recall (DESIGN: take the
+# false alarm over the missed emergency), the others to accuracy.
+RECALL_TARGET = {"emergency": 0.99, "self_harm": 1.0, "defer": 0.90, "out_of_scope": 0.90}
+THRESHOLD_MARGIN = 0.9  # thresholds sit a little below the held-out figure: new writers are further away
+# A long message is also read sentence by sentence (a red flag or a suicidal line buried after logistics);
+# one sentence must be clearly alarming on its own to count. Measured on held-out writers: self-harm recall
+# 100% at 3.0% look-alike alarms with it, against 4.4% without.
+SENTENCE_HEADS = ("emergency", "self_harm")
+SENTENCE_THRESHOLD = 0.6
+# The symptom-now rules alarm when the model gives at least this share of its threshold (held-out writers:
+# +0.3 points of emergency recall for +1.5 points of look-alike alarms).
+RULES_SUPPORT = 0.5
+HEAD_POSITIVE = {
+    "emergency": {"emergency"},
+    "self_harm": {"self_harm"},
+    "defer": {"defer"},
+    "out_of_scope": {"out_of_scope"},
+}
+
+
+class TrainingError(Exception):
+    """Training cannot run; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled message as the model reads it, alone and with its earlier turns."""
+
+    text: str  # normalised, as the n-grams and cues read it
+    context: str  # equals text when there is no history
+    raw_text: str  # as typed, as the embedding reads it (shared with retrieval at answer time)
+    raw_context: str
+    kind: str
+    writer: str
+    family: str
+    item_id: str
+
+
+def examples_from(items: Sequence[GoldItem]) -> list[Example]:
+    """Gold items as training examples (the dev gold set's answers count as ordinary questions)."""
+    out = []
+    for item in items:
+        raw_context = join_context(list(item.history), item.question) if item.history else item.question
+        out.append(Example(normalise(item.question), normalise(raw_context), item.question, raw_context,
+                           item.kind, item.writer or "dev-gold", item.family, item.id))
+    return out
+
+
+def tuning_examples(corpus_dir: Path = TRIAGE_GOLD, dev_gold: Path = DEFAULT_GOLD) -> list[Example]:
+    """The tuning splits of the triage corpus plus the dev gold set, sorted for reproducibility."""
+    items: list[GoldItem] = []
+    for name in TUNING_FILES:
+        path = corpus_dir / name
+        if not path.exists():
+            raise TrainingError(f"no triage corpus at {path}; it ships in eval/gold/triage/")
+        items.extend(load_gold(path).items)
+    if dev_gold.exists():
+        items.extend(load_gold(dev_gold).items)
+    return sorted(examples_from(items), key=lambda e: e.item_id)
+
+
+def feature_matrix(texts: Sequence[str], vectors: np.ndarray, scale: float | None = None):
+    """`texts` are normalised; `vectors` are the embeddings of the same messages as typed."""
+    """Sparse rows [scaled embedding, cue flags, hashed n-grams], the exact layout TriageModel scores."""
+    from scipy import sparse
+
+    cues = default_cues()
+    scale = EMBEDDING_SCALE if scale is None else scale
+    dense = np.hstack([vectors * scale, np.stack([cues.vector(t) for t in texts])]).astype(np.float32)
+    rows, cols, vals = [], [], []
+    for row, text in enumerate(texts):
+        indices, values = hashed_ngrams(text)
+        rows.extend([row] * len(indices))
+        cols.extend(indices.tolist())
+        vals.extend(values.tolist())
+    grams = sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), HASH_SIZE), dtype=np.float32)
+    return sparse.hstack([sparse.csr_matrix(dense), grams], format="csr"), dense.shape[1]
+
+
+def _rows(examples: Sequence[Example]) -> tuple[list[str], list[str], list[int]]:
+    """Training rows: every message alone, plus conversations read with their history (same label)."""
+    texts, raws, owners = [], [], []
+    for i, ex in enumerate(examples):
+        texts.append(ex.text)
+        raws.append(ex.raw_text)
+        owners.append(i)
+        if ex.context != ex.text:
+            texts.append(ex.context)
+            raws.append(ex.raw_context)
+            owners.append(i)
+    return texts, raws, owners
+
+
+def fit_heads(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray], c: float | None = None):
+    """One logistic regression per head; returns (dense weights, n-gram weights, biases, dense width)."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise TrainingError("training needs scikit-learn: pip install 'patient-qa[train]'") from None
+    texts, raws, owners = _rows(examples)
+    matrix, width = feature_matrix(texts, embed(raws))
+    dense_w = np.zeros((len(HEADS), width), dtype=np.float32)
+    gram_w = np.zeros((len(HEADS), HASH_SIZE), dtype=np.float32)
+    bias = np.zeros(len(HEADS), dtype=np.float32)
+    for h, head in enumerate(HEADS):
+        y = np.array([examples[o].kind in HEAD_POSITIVE[head] for o in owners], dtype=int)
+        if y.min() == y.max():
+            raise TrainingError(f"the tuning data has no {'positive' if y.max() == 0 else 'negative'} "
+                                f"examples for the '{head}' head")
+        clf = LogisticRegression(C=REGULARISATION_C if c is None else c, class_weight="balanced", solver="liblinear", max_iter=2000)
+        clf.fit(matrix, y)
+        coef = clf.coef_[0].astype(np.float32)
+        dense_w[h], gram_w[h], bias[h] = coef[:width], coef[width:], float(clf.intercept_[0])
+    return dense_w, gram_w, bias, width
+
+
+def held_out_scores(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray],
+                    c: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave-one-writer-out probabilities (alone, with context, best sentence) for every example."""
+    vectors = _embed_cache(examples, embed)
+    alone = np.zeros((len(examples), len(HEADS)))
+    context = np.zeros((len(examples), len(HEADS)))
+    sentence = np.zeros((len(examples), len(HEADS)))
+    for writer in sorted({e.writer for e in examples}):
+        train = [e for e in examples if e.writer != writer]
+        test_idx = [i for i, e in enumerate(examples) if e.writer == writer]
+        model = _model_from(fit_heads(train, vectors, c), Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.6, 0.6, 0.25))
+        for i in test_idx:
+            ex = examples[i]
+            alone[i] = _probs(model, ex.text, vectors([ex.raw_text])[0])
+            context[i] = _probs(model, ex.context, vectors([ex.raw_context])[0])
+            best = model.sentence_scores(ex.text, vectors([ex.raw_text])[0])
+            sentence[i] = [best.get(h) for h in HEADS]
+    return alone, context, sentence
+
+
+def _probs(model: TriageModel, text: str, vector: np.ndarray) -> np.ndarray:
+    s = model.scores(text, vector)
+    return np.array([s.get(h) for h in HEADS])
+
+
+def _embed_cache(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray]):
+    """Embed every distinct text once; return a lookup with the same signature as `embed`."""
+    texts = sorted({t for e in examples for t in (e.raw_text, e.raw_context)})
+    table = dict(zip(texts, embed(texts)))
+
+    def lookup(batch: list[str]) -> np.ndarray:
+        missing = [t for t in batch if t not in table]
+        if missing:
+            table.update(zip(missing, embed(missing)))
+        return np.stack([table[t] for t in batch])
+
+    return lookup
+
+
+def _model_from(fitted, thresholds: Thresholds, embedding_model: str = "", meta: dict | None = None) -> TriageModel:
+    dense_w, gram_w, bias, _ = fitted
+    return TriageModel(dense_w, gram_w, bias, EMBEDDING_SCALE, thresholds, embedding_model, default_cues(), meta)
+
+
+def choose_thresholds(examples: Sequence[Example], alone: np.ndarray, context: np.ndarray,
+                      sentence: np.ndarray) -> Thresholds:
+    """Per head, the threshold that keeps the held-out recall target for what the other layers miss."""
+    from qa.safety import self_harm_said
+
+    chosen: dict[str, float] = {}
+    crisis = np.zeros(len(examples), dtype=bool)  # what the self-harm layers catch (they run first)
+    for head in ("self_harm", "emergency", "defer", "out_of_scope"):
+        h = HEADS.index(head)
+        positive = np.array([e.kind in HEAD_POSITIVE[head] for e in examples])
+        caught = crisis.copy() if head == "emergency" else np.zeros(len(examples), dtype=bool)
+        if head in SENTENCE_HEADS:
+            caught |= sentence[:, h] >= SENTENCE_THRESHOLD
+        if head == "self_harm":
+            caught |= np.array([self_harm_said(e.raw_text) for e in examples])
+        best = np.maximum(alone[:, h], np.where(positive, context[:, h], 0.0))
+        scores = np.sort(best[positive & ~caught])
+        # The recall target is over all positives: the misses it allows come from what no other layer caught.
+        allowed = int(np.floor((1.0 - RECALL_TARGET[head]) * int(positive.sum())))
+        if len(scores) <= allowed:
+            chosen[head] = 0.5
+            if head == "self_harm":
+                crisis = caught
+            continue
+        chosen[head] = min(0.5, float(scores[allowed]) * THRESHOLD_MARGIN)
+        if head == "self_harm":
+            crisis = caught | (np.maximum(alone[:, h], context[:, h]) >= chosen[head])
+    conv = [i for i, e in enumerate(examples) if e.context != e.text and e.kind == "emergency"]
+    floor = float(np.quantile(alone[conv, 0], 0.02)) * THRESHOLD_MARGIN if conv else chosen["emergency"]
+    return Thresholds(emergency=chosen["emergency"], self_harm=chosen["self_harm"], defer=chosen["defer"],
+                      out_of_scope=chosen["out_of_scope"], emergency_context=chosen["emergency"],
+                      emergency_alone_floor=min(floor, chosen["emergency"]),
+                      emergency_sentence=max(SENTENCE_THRESHOLD, chosen["emergency"]),
+                      self_harm_sentence=max(SENTENCE_THRESHOLD, chosen["self_harm"]),
+                      emergency_with_rules=chosen["emergency"] * RULES_SUPPORT)
+
+
+def corpus_fingerprint(examples: Sequence[Example]) -> str:
+    """A hash of the training rows, recorded in the model JSON so a rebuild can be compared."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(f"{e.item_id}\t{e.kind}\t{e.raw_text}\t{e.raw_context}\n".encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def train(embed: Callable[[list[str]], np.ndarray], embedding_model: str, out_weights: Path = DEFAULT_WEIGHTS,
+          out_meta: Path = DEFAULT_META, corpus_dir: Path = TRIAGE_GOLD, dev_gold: Path = DEFAULT_GOLD,
+          held_out: Path | None = None, progress: Callable[[str], None] = lambda message: None) -> dict:
+    """Fit, choose thresholds on held-out writers, refit on everything, save; returns the summary."""
+    examples = tuning_examples(corpus_dir, dev_gold)
+    progress(f"{len(examples)} tuning messages from {len({e.writer for e in examples})} writers")
+    cached = _embed_cache(examples, embed)
+    progress("leave-one-writer-out predictions")
+    alone, context, sentence = held_out_scores(examples, cached)
+    thresholds = choose_thresholds(examples, alone, context, sentence)
+    if held_out is not None:
+        save_held_out(held_out, examples, alone, context, sentence)
+    progress("final fit")
+    fitted = fit_heads(examples, cached)
+    counts = {k: sum(e.kind == k for e in examples) for k in sorted({e.kind for e in examples})}
+    meta = {
+        "trained_on": {"files": list(TUNING_FILES) + [DEFAULT_GOLD.name], "messages": len(examples),
+                       "kinds": counts, "writers": sorted({e.writer for e in examples}),
+                       "fingerprint": corpus_fingerprint(examples)},
+        "regularisation_c": REGULARISATION_C,
+        "recall_targets": RECALL_TARGET,
+        "threshold_margin": THRESHOLD_MARGIN,
+    }
+    model = _model_from(fitted, thresholds, embedding_model, meta)
+    model.save(Path(out_weights), Path(out_meta))
+    return {"thresholds": thresholds.__dict__, **meta}
+
+
+def save_held_out(path: Path, examples: Sequence[Example], alone: np.ndarray, context: np.ndarray,
+                  sentence: np.ndarray) -> None:
+    """Write the held-out probabilities (JSONL) for inspection."""
+    with path.open("w", encoding="utf-8") as out:
+        for e, a, c, s in zip(examples, alone, context, sentence):
+            out.write(json.dumps({"id": e.item_id, "kind": e.kind, "writer": e.writer, "family": e.family,
+                                  "text": e.text, "alone": dict(zip(HEADS, a.round(4).tolist())),
+                                  "context": dict(zip(HEADS, c.round(4).tolist())),
+                                  "sentence": dict(zip(HEADS, s.round(4).tolist()))}, ensure_ascii=False) + "\n")

@@ -1,0 +1,80 @@
+"""`patient-qa triage train` on a tiny corpus with a stand-in embedding: files written, loadable, reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from eval.triage_train import TrainingError, train
+from qa import safety
+from qa.triage_features import normalise
+from qa.triage_model import load_model
+
+MESSAGES = {
+    "emergency": ["my temp is 39.1 and I am shaking, day 4 after yescarta", "he is confused and cannot talk right now",
+                  "she had a seizure just now", "I can't breathe tonight, cells were last week",
+                  "fiebre de 39 ahora mismo", "black stool and belly pain since this morning on opdivo"],
+    "self_harm": ["I want to die", "I don't want to wake up anymore", "no quiero vivir",
+                  "saving my pills to end it"],
+    "lookalike": ["what temperature is a fever after car-t?", "last year I had a seizure, can it come back?",
+                  "my friend had CRS in the hospital", "37.2 today and I feel fine", "the wait is killing me",
+                  "how common is confusion after car-t?"],
+    "defer": ["should I skip my next keytruda dose?", "can I take ibuprofen?", "is car-t right for me?",
+              "should I stop my steroids?"],
+    "out_of_scope": ["what is a good pizza recipe?", "who won the football game?", "how do I fix my wifi?",
+                     "write me a poem about cats"],
+    "general": ["what is car-t?", "how long does manufacturing take?", "what does a caregiver do?",
+                "what is a bispecific antibody?"],
+}
+
+
+def fake_embed(texts):
+    """A stand-in for MiniLM: a unit vector from the text's hash (deterministic, no model)."""
+    out = []
+    for text in texts:
+        seed = int.from_bytes(hashlib.sha256(normalise(text).encode()).digest()[:4], "little")
+        v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+        out.append(v / np.linalg.norm(v))
+    return np.stack(out)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "triage"
+    folder.mkdir()
+    lines = []
+    for n, (label, messages) in enumerate(MESSAGES.items()):
+        for i, message in enumerate(messages):
+            writer = f"w{i % 3}"
+            lines.append(json.dumps({"id": f"{label}-{i}", "writer": writer, "label": label, "family": "",
+                                     "lang": "en", "message": message, "history": []}))
+    lines.append(json.dumps({"id": "conv-1", "writer": "w1", "label": "emergency", "family": "fever", "lang": "en",
+                             "message": "101.6 this time", "history": ["she had kymriah last week"]}))
+    (folder / "dev.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_training_writes_a_loadable_model_and_is_reproducible(corpus, tmp_path):
+    outputs = []
+    for run in ("a", "b"):
+        weights, meta = tmp_path / f"{run}.npz", tmp_path / f"{run}.json"
+        summary = train(fake_embed, "all-MiniLM-L6-v2", weights, meta, corpus_dir=corpus,
+                        dev_gold=tmp_path / "absent.jsonl")
+        outputs.append((weights, meta, summary))
+    (wa, ma, sa), (wb, mb, _) = outputs
+    with np.load(wa) as a, np.load(wb) as b:
+        assert all(np.array_equal(a[k], b[k]) for k in ("dense", "ngrams", "bias"))
+    assert json.loads(ma.read_text()) == json.loads(mb.read_text())
+    assert sa["trained_on"]["messages"] == sum(len(v) for v in MESSAGES.values()) + 1
+    model = load_model(wa, ma)
+    decision = safety.triage("I want to die", embed=lambda t: fake_embed([t])[0], model=model)
+    assert decision.self_harm
+
+
+def test_training_without_a_corpus_says_where_it_belongs(tmp_path):
+    with pytest.raises(TrainingError, match="no triage corpus"):
+        train(fake_embed, "all-MiniLM-L6-v2", tmp_path / "m.npz", tmp_path / "m.json", corpus_dir=tmp_path)
