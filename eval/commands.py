@@ -116,6 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from eval.gold import GoldFormatError
     from knowledge.embedding import ModelLoadError
     from knowledge.index import IndexError_
+    from qa.triage_model import TriageModelError
 
     if args.fail_on_regression and not args.baseline:
         return _fail("--fail-on-regression needs --baseline FILE (for example eval/baseline.json)")
@@ -130,7 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             baseline_path=Path(args.baseline) if args.baseline else None,
             write_baseline=Path(args.write_baseline) if args.write_baseline else None,
         )
-    except (GoldFormatError, BaselineError, IndexError_, ModelLoadError, FileNotFoundError) as err:
+    except (GoldFormatError, BaselineError, IndexError_, ModelLoadError, FileNotFoundError, TriageModelError) as err:
         return _fail(str(err), 1)
     report = outcome.report
     if args.json:
@@ -209,11 +210,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from eval.workspace import MEDQUAD_DEV
     from knowledge.embedding import ModelLoadError
     from knowledge.index import IndexError_
+    from qa.triage_model import TriageModelError
 
     try:
         result = run_bench(Path(args.out), quick=args.quick, medquad=Path(args.medquad) if args.medquad else MEDQUAD_DEV,
                            index_dir=Path(args.index) if args.index else None, skip=args.skip)
-    except (IndexError_, ModelLoadError) as err:
+    except (IndexError_, ModelLoadError, TriageModelError) as err:
         return _fail(str(err), 1)
     from eval.bench import render_bench
 

@@ -13,6 +13,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy inside the gt-all-min
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_GLOSSARY = PACKAGE_DIR / "glossary.yaml"
+DEFAULT_TRIAGE_MODEL = PACKAGE_DIR.parent / "qa" / "triage_model.npz"
 
 
 def default_index_dir() -> Path:
@@ -43,6 +44,7 @@ class Settings:
     batch_size: int = field(default=64, metadata={"help": "texts per embedding batch"})
     threads: int = field(default=1, metadata={"help": "torch/FAISS threads for one query (1 is fastest here)"})
     abstain_threshold: float = field(default=0.0, metadata={"help": "answer confidence below which we abstain; 0 = use the calibrated default"})
+    triage_model: Path = field(default=DEFAULT_TRIAGE_MODEL, metadata={"help": "learned triage weights (.npz, with its .json beside it); rebuild with 'patient-qa triage train'"})
     feedback: bool = field(default=True, metadata={"help": "store like/dislike feedback locally"})
     data_dir: Path = field(default_factory=default_data_dir, metadata={"help": "local data (feedback database)"})
 
@@ -55,7 +57,7 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("index_dir", "articles", "glossary", "data_dir"):
+        for key in ("index_dir", "articles", "glossary", "data_dir", "triage_model"):
             if key in values:
                 values[key] = Path(str(values[key])).expanduser()
         return replace(cls(), **values)

@@ -64,7 +64,8 @@ class Assistant:
         self.weights = weights
         from qa.triage_model import load_model
 
-        self.triage_model = load_model()
+        weights = self.settings.triage_model
+        self.triage_model = load_model(weights, weights.with_suffix(".json"))
         # The triage model reads MiniLM vectors; with another index model it gets its own (rare) embedder.
         same = embedder_matches(self.index.model, self.triage_model.embedding_model)
         self.triage_embedder = embedder if same else shared_embedder_for(self.triage_model.embedding_model)

@@ -155,8 +155,11 @@ def is_small_talk(question: str) -> bool:
 
 def self_harm_said(text: str, rules: _Rules | None = None) -> bool:
     """The self-harm lexicon, on every sentence (a suicidal line after three logistics questions counts)."""
-    patterns = (rules or load_rules()).groups.get("self_harm", ())
+    groups = (rules or load_rules()).groups
+    patterns, denials = groups.get("self_harm", ()), groups.get("self_harm_denied", ())
     folded = fold_accents(normalise(text))
+    for denial in denials:
+        folded = denial.sub(" ", folded)
     return _any(patterns, folded) or any(_any(patterns, s) for s in split_sentences(folded))
 
 

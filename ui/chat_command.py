@@ -125,12 +125,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from knowledge.embedding import ModelLoadError
     from knowledge.index import IndexError_
     from qa.assistant import Assistant
+    from qa.triage_model import TriageModelError
 
     print("Loading the model ...", flush=True)
     try:
         assistant = Assistant(settings)
         assistant.warm_up()
-    except (IndexError_, ModelLoadError) as err:
+    except (IndexError_, ModelLoadError, TriageModelError) as err:
         return _fail(str(err))
 
     from ui.chat import build_app, launch

@@ -74,6 +74,7 @@ def _load_assistant(args: argparse.Namespace):
     from knowledge.embedding import ModelLoadError
     from knowledge.index import IndexError_
     from qa.assistant import Assistant
+    from qa.triage_model import TriageModelError
 
     settings = Settings.from_env(index_dir=getattr(args, "index", None))
     try:
@@ -81,6 +82,8 @@ def _load_assistant(args: argparse.Namespace):
     except IndexError_ as err:
         raise SystemExit(_fail(str(err), 1)) from None
     except ModelLoadError as err:
+        raise SystemExit(_fail(str(err), 1)) from None
+    except TriageModelError as err:
         raise SystemExit(_fail(str(err), 1)) from None
 
 

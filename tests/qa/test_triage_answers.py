@@ -75,3 +75,15 @@ def test_cli_json_carries_the_crisis_flag_and_spanish_message(bundled_index, cap
     data = json.loads(capsys.readouterr().out)
     assert data["triage"] == "emergency" and data["self_harm"] is True and data["quotes"] == []
     assert "988" in data["markdown"] and "español" in data["markdown"]
+
+
+def test_a_missing_triage_model_is_a_one_line_message_not_a_traceback(bundled_index, capsys, monkeypatch, tmp_path):
+    from ui.cli import main
+
+    monkeypatch.setenv("PATIENT_QA_INDEX_DIR", str(bundled_index))
+    monkeypatch.setenv("PATIENT_QA_TRIAGE_MODEL", str(tmp_path / "gone.npz"))
+    with pytest.raises(SystemExit) as stop:
+        main(["ask", "what is CRS?"])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert "patient-qa triage train" in err and "Traceback" not in err

@@ -129,3 +129,13 @@ def test_model_scores_are_probabilities_per_head():
     vector[0] = 1.0
     scores = model.scores(normalise("temp 39.4 and shaking, day 5 after yescarta"), vector)
     assert all(0.0 <= scores.get(h) <= 1.0 for h in HEADS)
+
+
+@pytest.mark.parametrize(("message", "alarm"), [
+    ("I feel sad all the time, not thinking to hurt myself", False),
+    ("she's not suicidal or anything, just low", False),
+    ("I'm not suicidal but I took all my pills an hour ago", True),
+    ("i dont want to hurt myself but i keep thinking about how to end my life", True),
+])
+def test_an_explicit_denial_is_not_a_crisis_but_hides_nothing_else(message, alarm):
+    assert safety.self_harm_said(message) is alarm
