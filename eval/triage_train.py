@@ -20,16 +20,17 @@ from qa.triage_model import DEFAULT_META, DEFAULT_WEIGHTS, HEADS, Thresholds, Tr
 
 TUNING_FILES = ("dev.jsonl",)  # sealed.jsonl is measured once, never trained or tuned on
 EMBEDDING_SCALE = 1.0
-REGULARISATION_C = 4.0
+# Leave-one-writer-out emergency recall at 3% false alarms: C=1 0.936, C=4 0.963, C=16 0.975, C=64 0.976.
+REGULARISATION_C = 16.0
 # Recall targets for choosing thresholds on held-out writers: safety heads lean to recall (DESIGN: take the
 # false alarm over the missed emergency), the others to accuracy.
 RECALL_TARGET = {"emergency": 0.99, "self_harm": 1.0, "defer": 0.90, "out_of_scope": 0.90}
 THRESHOLD_MARGIN = 0.9  # thresholds sit a little below the held-out figure: new writers are further away
 # A long message is also read sentence by sentence (a red flag or a suicidal line buried after logistics);
-# one sentence must be clearly alarming on its own to count. Measured on held-out writers: self-harm recall
-# 100% at 3.0% look-alike alarms with it, against 4.4% without.
+# one sentence must be clearly alarming on its own to count (held-out writers, 18 of them: 0.75 kept the
+# recall of 0.6 with 0.7 points fewer look-alike alarms).
 SENTENCE_HEADS = ("emergency", "self_harm")
-SENTENCE_THRESHOLD = 0.6
+SENTENCE_THRESHOLD = 0.75
 # The symptom-now rules alarm when the model gives at least this share of its threshold (held-out writers:
 # +0.3 points of emergency recall for +1.5 points of look-alike alarms).
 RULES_SUPPORT = 0.5

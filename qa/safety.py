@@ -172,7 +172,7 @@ def _model_scores(question: str, history: Sequence[str], embed: Embed | None, mo
     text = normalise(question)
     vector = embed(question)
     alone = model.scores(text, vector).__dict__
-    sentences = model.sentence_scores(text, vector).__dict__
+    sentences = model.sentence_scores(text, vector).__dict__ if len(split_sentences(text)) > 1 else alone
     if not history:
         return alone, alone, sentences
     raw_context = join_context(list(history), question)
@@ -232,7 +232,8 @@ def triage(question: str, history: Sequence[str] = (), glossary=None, embed: Emb
     # model alone found 94% of decisions at 3% wrongly deferred, the rules added 1 point for 2 more).
     if t is None and _any(g["defer"], text):
         reasons.append("decision_rules")
-    if t is not None and alone["defer"] >= t.defer:
+    # A "decision" about something outside our topic ("can you do my taxes?") is left to the scope check.
+    if t is not None and alone["defer"] >= t.defer and alone["defer"] > alone["out_of_scope"]:
         reasons.append("decision_model")
     if reasons:
         return Triage("defer", in_scope=in_scope, reasons=tuple(reasons), language=language, scores=scores)

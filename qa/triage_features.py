@@ -52,14 +52,14 @@ def hashed_ngrams(text: str) -> tuple[np.ndarray, np.ndarray]:
     counts = char_ngrams(text)
     if not counts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    slots: dict[int, float] = {}
-    for gram, count in counts.items():
-        slot = zlib.crc32(gram.encode("utf-8")) & (HASH_SIZE - 1)
-        slots[slot] = slots.get(slot, 0.0) + 1.0 + float(np.log(count))
-    indices = np.fromiter(slots.keys(), dtype=np.int64, count=len(slots))
-    values = np.fromiter(slots.values(), dtype=np.float32, count=len(slots))
+    slots = np.fromiter((zlib.crc32(g.encode("utf-8")) for g in counts), dtype=np.int64, count=len(counts))
+    slots &= HASH_SIZE - 1
+    weights = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+    indices, inverse = np.unique(slots, return_inverse=True)
+    values = np.zeros(len(indices), dtype=np.float64)
+    np.add.at(values, inverse, weights)  # colliding n-grams share a slot, as in scikit-learn's hashing
     values /= float(np.linalg.norm(values)) or 1.0
-    return indices, values
+    return indices, values.astype(np.float32)
 
 
 @dataclass(frozen=True)

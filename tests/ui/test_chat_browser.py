@@ -5,6 +5,7 @@ Run with: .venv/bin/pytest tests/ui -m slow
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -254,16 +255,25 @@ def test_no_question_text_in_the_server_log(chat_server):
     assert "fever of 39" not in log and "cytokine release syndrome?" not in log
 
 
-def test_the_crisis_banner_stays_until_the_conversation_is_cleared(browser, chat_server):
-    """Its own page: a suicidal message, then an ordinary question; the crisis banner stays, Clear removes it."""
-    from playwright.sync_api import expect
 
-    url, _, _ = chat_server
+@contextlib.contextmanager
+def fresh_page(browser, url: str):
+    """A new browser context and page of its own, so a test sets up its own state."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     own = context.new_page()
     try:
         own.goto(url)
         own.wait_for_selector("#pqa-question textarea", timeout=TIMEOUT_MS)
+        yield own
+    finally:
+        context.close()
+
+
+def test_the_crisis_banner_stays_until_the_conversation_is_cleared(browser, chat_server):
+    """A suicidal message, then an ordinary question: the crisis banner stays; Clear removes it."""
+    from playwright.sync_api import expect
+
+    with fresh_page(browser, chat_server[0]) as own:
         answer = ask(own, "i keep thinking about ending my life")
         assert answer.locator("blockquote").count() == 0
         crisis = own.locator("#pqa-crisis .pqa-crisis")
@@ -275,20 +285,11 @@ def test_the_crisis_banner_stays_until_the_conversation_is_cleared(browser, chat
         own.click("#pqa-clear")
         expect(own.locator("#pqa-chat .bot")).to_have_count(0, timeout=TIMEOUT_MS)
         expect(own.locator("#pqa-crisis .pqa-crisis")).to_have_count(0, timeout=TIMEOUT_MS)
-    finally:
-        context.close()
 
 
 def test_a_spanish_emergency_gets_the_banner_in_spanish(browser, chat_server):
-    url, _, _ = chat_server
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    own = context.new_page()
-    try:
-        own.goto(url)
-        own.wait_for_selector("#pqa-question textarea", timeout=TIMEOUT_MS)
+    with fresh_page(browser, chat_server[0]) as own:
         answer = ask(own, "mi hijo tiene una convulsión ahora mismo, le pusieron kymriah hace una semana")
         banner = answer.locator(".pqa-banner-emergency")
         assert banner.is_visible()
         assert "llame al 911" in banner.inner_text()
-    finally:
-        context.close()
