@@ -221,6 +221,8 @@ def triage(question: str, history: Sequence[str] = (), glossary=None, embed: Emb
         return Triage("emergency", symptoms=symptoms, reasons=tuple(reasons), language=language, scores=scores)
     # Layer 3: personal decisions and scope.
     context_text = " ".join([*(normalise(h) for h in history[-2:]), text])
+    for denial in g.get("scope_denied", ()):
+        context_text = denial.sub(" ", context_text)
     # A glossary hit on a generic word ("infection") is weak evidence; one on "CRS" or "Keytruda" is strong.
     named = [m.name for m in glossary.find(context_text)] if glossary else []
     strong = _any(g["in_scope"], context_text) or any(not _any(g["weak_in_scope"], n.lower()) for n in named)

@@ -139,3 +139,15 @@ def test_model_scores_are_probabilities_per_head():
 ])
 def test_an_explicit_denial_is_not_a_crisis_but_hides_nothing_else(message, alarm):
     assert safety.self_harm_said(message) is alarm
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("I have type 2 diabetes, no cancer or anything like that. What's a good breakfast?", "out_of_scope"),
+    ("does cancer immunotherapy change how my diabetes is managed?", "general"),
+    ("¿Qué es la aféresis y cuánto tiempo dura?", "general"),
+])
+def test_scope_reads_denials_and_spanish_topic_words(question, kind):
+    from knowledge.glossary import load_glossary
+    from knowledge.settings import DEFAULT_GLOSSARY
+
+    assert safety.triage(question, glossary=load_glossary(DEFAULT_GLOSSARY)).kind == kind
