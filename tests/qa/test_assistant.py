@@ -122,8 +122,9 @@ def test_greetings_and_thanks_get_a_friendly_prompt_not_a_refusal(assistant) -> 
 
 def test_json_contract_shape(assistant) -> None:
     data = assistant.ask("how long do I need to stay near the hospital?", id="q1").to_json()
-    assert set(data) == {"id", "question", "triage", "abstained", "quotes", "suggested_questions", "disclaimer",
-                         "markdown", "timings_ms"}
+    assert set(data) == {"id", "question", "triage", "self_harm", "abstained", "quotes", "suggested_questions",
+                         "disclaimer", "markdown", "timings_ms"}
     assert data["id"] == "q1" and data["triage"] in {"general", "emergency", "defer", "out_of_scope"}
+    assert data["self_harm"] is False
     assert {"text", "article", "title", "section", "url", "source_path", "score"} <= set(data["quotes"][0])
     assert {"triage", "retrieval", "compose", "total"} <= set(data["timings_ms"])
