@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eval.metrics import evaluate_run, latency_summary
+from knowledge.errors import PatientQAError
 
 MEASURES = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100")
 MODES = ("bm25", "dense", "hybrid")
@@ -18,7 +19,7 @@ DOCS_PER_QUERY = 100  # recall@100 needs 100 documents; a document can own sever
 CHUNK_DEPTH = 300
 
 
-class BeirFormatError(ValueError):
+class BeirFormatError(PatientQAError, ValueError):
     """The folder is not in BEIR layout; the message says which file is missing or wrong."""
 
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowledge.errors import PatientQAError
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -35,7 +37,7 @@ REPORTED_ONLY = ("abstention_precision", "abstention_recall", "retrieval_gold_hi
 EPSILON = 1e-9
 
 
-class BaselineError(ValueError):
+class BaselineError(PatientQAError, ValueError):
     """The baseline file is missing or not a report; the message says how to make one."""
 
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from knowledge.errors import PatientQAError
+
 KINDS = ("answer", "followup", "emergency", "self_harm", "not_emergency", "defer", "out_of_scope")
 # The triage each kind of item should get; an `answer` item that comes back `emergency` is a false alarm.
 EXPECTED_TRIAGE = {
@@ -31,7 +33,7 @@ TRIAGE_LABEL_KIND = {
 }
 
 
-class GoldFormatError(ValueError):
+class GoldFormatError(PatientQAError, ValueError):
     """A gold file line that cannot be scored; the message names the file, the line and the fix."""
 
 

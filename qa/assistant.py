@@ -11,7 +11,7 @@ from knowledge.settings import Settings
 from qa import safety
 from qa.answer import Weights, compose, suggested_questions
 from qa.conversation import focus_question, rewrite_query, user_turns
-from qa.render import EMPTY_MESSAGE, render_answer
+from qa.render import EMPTY_MESSAGE, readable_text, render_answer
 from qa.retrieval import Retriever
 from qa.types import Answer
 
@@ -38,6 +38,13 @@ def embedder_matches(index_model: str, triage_model: str) -> bool:
     from knowledge.embedding import resolve_model_path
 
     return index_model == triage_model or resolve_model_path(index_model) == resolve_model_path(triage_model)
+
+
+def empty_answer(question: str = "", id: str | None = None) -> Answer:
+    """The friendly prompt for an empty or small-talk message; needs no index, so `ask "" --json` is instant."""
+    markdown = render_answer((), notice=EMPTY_MESSAGE)
+    return Answer(question=question, triage="general", abstained=True, quotes=(), suggested_questions=(),
+                  markdown=markdown, notice=EMPTY_MESSAGE, timings_ms={"total": 0.0}, id=id)
 
 
 def shared_embedder_for(model_name: str):
@@ -72,6 +79,18 @@ class Assistant:
         self.abstain_threshold = self.settings.abstain_threshold or DEFAULT_ABSTAIN_THRESHOLD
         self.scope_threshold = DEFAULT_SCOPE_THRESHOLD
 
+    def check_model(self) -> None:
+        """Load the embedding model now and check it fits the index, so a bad model fails at start, not mid-batch."""
+        from knowledge.index import REBUILD_HINT, IndexMismatchError
+
+        dimension = self.embedder.dimension  # loads the model: a ModelLoadError says how to fix it
+        built = self.index.manifest.get("dimension")
+        if built != dimension or self.index.vectors.d != dimension:
+            raise IndexMismatchError(
+                f"index at {self.index.directory} holds {built}-dimensional vectors, but model "
+                f"'{self.index.model}' makes {dimension}; {REBUILD_HINT}"
+            )
+
     def warm_up(self) -> None:
         """Load the model and run one query so the first person to ask does not wait."""
         self.ask("What is CAR-T?")
@@ -83,16 +102,14 @@ class Assistant:
     def ask(self, question: str, history: Sequence = (), id: str | None = None) -> Answer:
         """Triage, retrieve, compose and render one answer."""
         started = time.perf_counter()
-        question = (question or "").strip()
+        question = readable_text(question or "").strip()
         if not question or safety.is_small_talk(question):
-            markdown = render_answer((), notice=EMPTY_MESSAGE)
-            return Answer(question=question, triage="general", abstained=True, quotes=(), suggested_questions=(),
-                          markdown=markdown, notice=EMPTY_MESSAGE, timings_ms={"total": 0.0}, id=id)
+            return empty_answer(question, id)
         note = ""
         if len(question) > MAX_QUESTION_CHARS:
             question = question[:MAX_QUESTION_CHARS]
             note = f"Your question was long, so I answered its first {MAX_QUESTION_CHARS:,} characters."
-        turns = user_turns(history)
+        turns = [readable_text(turn) for turn in user_turns(history)]
 
         t0 = time.perf_counter()
         decision = safety.triage(question, turns, self.glossary, embed=self.triage_embedder.encode_query,

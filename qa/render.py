@@ -18,6 +18,31 @@ EMPTY_MESSAGE = (
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 and C1 controls (ESC starts terminal escape sequences) and the bidi controls that reorder what is shown.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def readable_text(text: str) -> str:
+    """Text that can be encoded and printed: undecodable argv bytes and lone surrogates become U+FFFD."""
+    if not _SURROGATE.search(text):
+        return text
+    try:  # sys.argv smuggles undecodable bytes as \udc80-\udcff: decode them as the bytes they were
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+
+
+def terminal_text(text: str, keep_newlines: bool = True) -> str:
+    """Text safe to print to a terminal: control characters are shown escaped (`\\x1b`), never obeyed."""
+    def shown(match: re.Match[str]) -> str:
+        char = match.group()
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    text = _TERMINAL_UNSAFE.sub(shown, readable_text(text))
+    return text if keep_newlines else text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+
+
 def escape(text: str) -> str:
     """Text from questions and articles is shown as text: no HTML from it ever runs in a page."""
     return html.escape(text, quote=False)

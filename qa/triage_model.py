@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.errors import PatientQAError
 from qa.triage_features import HASH_SIZE, CueSet, default_cues, hashed_ngrams, split_sentences
 
 MODEL_DIR = Path(__file__).resolve().parent
@@ -22,7 +23,7 @@ HEADS = ("emergency", "self_harm", "defer", "out_of_scope")
 FORMAT_VERSION = 1
 
 
-class TriageModelError(Exception):
+class TriageModelError(PatientQAError):
     """The triage model files are missing or do not match this version; the message says how to rebuild."""
 
 

@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from knowledge.errors import PatientQAError
 from knowledge.settings import Settings
+
+DEBUG_FLAG = "--debug"
 
 
 def _print_json(data: object) -> None:
@@ -20,8 +23,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from knowledge.index import IndexError_, NothingIndexedError, build_index
-    from knowledge.embedding import ModelLoadError
+    from knowledge.index import NothingIndexedError, build_index
 
     settings = Settings.from_env(index_dir=args.index, model=args.model)
     paths = [Path(p) for p in args.paths] or [settings.articles]
@@ -30,8 +32,6 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     except NothingIndexedError as err:
         if args.json:
             _print_json(err.report.to_json())
-        return _fail(str(err), 1)
-    except (IndexError_, ModelLoadError) as err:
         return _fail(str(err), 1)
     except KeyboardInterrupt:
         return _fail("build interrupted; the previous index is unchanged", 130)
@@ -49,13 +49,10 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from knowledge.index import IndexError_, KnowledgeIndex
+    from knowledge.index import KnowledgeIndex
 
     settings = Settings.from_env(index_dir=args.index)
-    try:
-        info = KnowledgeIndex.load(settings.index_dir).info()
-    except IndexError_ as err:
-        return _fail(str(err), 1)
+    info = KnowledgeIndex.load(settings.index_dir).info()
     if args.json:
         _print_json(info)
         return 0
@@ -70,24 +67,19 @@ def cmd_index_info(args: argparse.Namespace) -> int:
 
 
 def _load_assistant(args: argparse.Namespace):
-    """The Assistant for --index, or a message that says how to build the index."""
-    from knowledge.embedding import ModelLoadError
-    from knowledge.index import IndexError_
+    """The Assistant for --index with its model loaded and checked; a PatientQAError says how to fix the index."""
     from qa.assistant import Assistant
-    from qa.triage_model import TriageModelError
 
     settings = Settings.from_env(index_dir=getattr(args, "index", None))
-    try:
-        return Assistant(settings)
-    except IndexError_ as err:
-        raise SystemExit(_fail(str(err), 1)) from None
-    except ModelLoadError as err:
-        raise SystemExit(_fail(str(err), 1)) from None
-    except TriageModelError as err:
-        raise SystemExit(_fail(str(err), 1)) from None
+    assistant = Assistant(settings)
+    assistant.check_model()  # a model that cannot load fails here, not at the first question of a batch
+    return assistant
 
 
 def _print_answer(answer, as_json: bool) -> None:
+    """One answer as JSON, or as Markdown with any control characters from the input shown, never obeyed."""
+    from qa.render import terminal_text
+
     if as_json:
         _print_json(answer.to_json())
         return
@@ -95,56 +87,85 @@ def _print_answer(answer, as_json: bool) -> None:
         from rich.console import Console
         from rich.markdown import Markdown
 
-        Console().print(Markdown(answer.markdown))
+        Console().print(Markdown(terminal_text(answer.markdown)))
     else:
-        print(answer.markdown)
+        print(terminal_text(answer.markdown))
+
+
+def _question_lines(path: str):
+    """Yield (line number, text or None) from a file or stdin; None marks a line that is not UTF-8."""
+    handle = sys.stdin.buffer if path == "-" else open(path, "rb")
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield number, None
 
 
 def _read_questions(path: str):
     """Yield (line number, item) from a JSONL file of {"id", "question", "history"?}; bad lines are reported."""
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as err:
-                yield number, {"error": f"line {number} is not JSON ({err.msg})"}
-                continue
-            if not isinstance(item, dict) or not isinstance(item.get("question", ""), str):
-                yield number, {"error": f"line {number} needs an object with a \"question\" string"}
-                continue
-            yield number, item
+    from qa.render import readable_text
+
+    for number, line in _question_lines(path):
+        if line is None:
+            yield number, {"error": f"line {number} is not UTF-8 text; save the file as UTF-8"}
+            continue
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as err:
+            yield number, {"error": f"line {number} is not JSON ({err.msg})"}
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("question", ""), str):
+            yield number, {"error": f"line {number} needs an object with a \"question\" string"}
+            continue
+        history = item.get("history") or []
+        yield number, {
+            "id": readable_text(str(item.get("id", number))),
+            "question": readable_text(item.get("question", "")),
+            "history": [readable_text(h) if isinstance(h, str) else h for h in history]
+            if isinstance(history, list) else [],
+        }
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    question = " ".join(args.question).strip()
-    if not question and not args.questions:
-        from qa.render import EMPTY_MESSAGE
+    from qa.render import readable_text, terminal_text
 
-        print(EMPTY_MESSAGE)
+    question = readable_text(" ".join(args.question)).strip()
+    history = [readable_text(h) for h in args.history or []]
+    if not question and not args.questions:
+        from qa.assistant import empty_answer
+
+        _print_answer(empty_answer(), args.json)
         return 0
-    if args.questions and not Path(args.questions).exists() and args.questions != "-":
-        return _fail(f"no such file: {args.questions}", 2)
+    if args.questions and args.questions != "-" and not Path(args.questions).is_file():
+        return _fail(f"no such file: {args.questions}; give a JSONL file of questions or '-' for stdin", 2)
     assistant = _load_assistant(args)
     if not args.questions:
-        _print_answer(assistant.ask(question, history=args.history or []), args.json)
+        _print_answer(assistant.ask(question, history=history), args.json)
         return 0
     failures = 0
     for number, item in _read_questions(args.questions):
+        if "error" not in item:
+            try:
+                answer = assistant.ask(item["question"], history=item["history"], id=item["id"])
+            except Exception as err:  # noqa: BLE001 - one bad item must not lose the rest of the batch
+                if args.debug:
+                    raise
+                item = {"error": f"line {number} could not be answered ({type(err).__name__}); "
+                                 "rerun with --debug for details"}
         if "error" in item:
             failures += 1
             print(f"patient-qa: {item['error']}", file=sys.stderr)
             continue
-        history = item.get("history") or []
-        answer = assistant.ask(item.get("question", ""), history=history if isinstance(history, list) else [],
-                               id=str(item.get("id", number)))
         if args.json:
             _print_json(answer.to_json())
         else:
-            print(f"## {answer.id}: {answer.question}\n")
-            print(answer.markdown + "\n")
+            print(f"## {terminal_text(answer.id or '', keep_newlines=False)}: "
+                  f"{terminal_text(answer.question, keep_newlines=False)}\n")
+            print(terminal_text(answer.markdown) + "\n")
         sys.stdout.flush()
     return 1 if failures else 0
 
@@ -155,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers about CAR-T and cancer immunotherapy, quoted from trusted articles. "
         "General information, not medical advice.",
     )
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help="show the full traceback of an error (may be given anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     index = sub.add_parser("index", help="build or inspect the knowledge index")
@@ -187,14 +210,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """`--debug` anywhere before a `--`, so `patient-qa ask "..." --debug` works as well as `patient-qa --debug ask`."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = DEBUG_FLAG in argv[:end]
+    return [a for i, a in enumerate(argv) if not (a == DEBUG_FLAG and i < end)], debug
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every patient-qa error is printed here, once, as one line (a traceback only with --debug)."""
+    argv, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.debug = debug
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `patient-qa ask ... | head` closed the pipe early: not an error
         sys.stderr.close()
         return 0
+    except PatientQAError as err:
+        if debug:
+            raise
+        return _fail(_one_line(str(err)), 1)
+    except Exception as err:  # noqa: BLE001 - a bug must still end in a message, not a traceback
+        if debug:
+            raise
+        return _fail(f"unexpected error ({type(err).__name__}: {_one_line(str(err))[:200]}); "
+                     "rerun with --debug and report the traceback", 1)
+
+
+def _one_line(message: str) -> str:
+    """An error message on one terminal line, control characters escaped."""
+    from qa.render import terminal_text
+
+    return terminal_text(" ".join(message.split()), keep_newlines=False)
 
 
 if __name__ == "__main__":
