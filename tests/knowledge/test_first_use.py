@@ -94,3 +94,20 @@ def test_ask_on_a_fresh_machine_answers_from_the_articles_with_the_real_model(fr
     assert answer["quotes"] and not answer["abstained"]
     assert any("ytokine" in q["text"] for q in answer["quotes"])
     assert os.listdir(fresh_machine)
+
+
+def test_a_default_index_built_from_other_documents_is_never_replaced(tmp_path: Path, fresh_machine: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from kb_fixtures import write_articles
+
+    monkeypatch.setattr("knowledge.embedding.shared_embedder", lambda *a: FakeEmbedder())
+    monkeypatch.setattr(cli, "_load_assistant", lambda args: _IndexReadingAssistant())
+    mine = write_articles(tmp_path / "mine", {"notes.md": "# My notes\n\nMy own notes about fever after CAR-T."})
+    assert cli.main(["index", "build", str(mine)]) == 0  # into the default index, on purpose
+
+    code = cli.main(["ask", "What is CAR-T?", "--json"])
+
+    out, err = capsys.readouterr()
+    assert code == 0 and "Indexed 2 articles" not in err
+    assert json.loads(out.splitlines()[-1])["question"].endswith("| My notes")

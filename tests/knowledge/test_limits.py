@@ -174,14 +174,27 @@ with build_lock(Path(sys.argv[1]), wait_seconds=0):
 
 
 @pytest.fixture
-def other_build(tmp_path: Path):
-    """Another process holding the build lock of tmp_path/index, as a running build does; yields its pid."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "index")], cwd=REPO,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "locked"
-    yield process.pid
-    process.stdin.close()
-    process.wait(timeout=10)
+def start_other_build(tmp_path: Path):
+    """Starts another process holding the build lock of tmp_path/index, as a running build does; returns its pid."""
+    processes: list[subprocess.Popen] = []
+
+    def start() -> int:
+        process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "index")], cwd=REPO,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        processes.append(process)
+        assert process.stdout.readline().strip() == "locked"
+        return process.pid
+
+    yield start
+    for process in processes:
+        process.stdin.close()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def other_build(start_other_build) -> int:
+    """The pid of another process holding the build lock of tmp_path/index."""
+    return start_other_build()
 
 
 def test_a_second_build_waits_a_bounded_time_then_names_the_running_one(tmp_path: Path, other_build: int) -> None:
@@ -230,9 +243,10 @@ def _index_mid_swap(tmp_path: Path) -> None:
     (tmp_path / "index").rename(tmp_path / f".index.old-{os.getpid()}")
 
 
-def test_a_reader_never_restores_a_swap_that_a_running_build_is_doing(tmp_path: Path, other_build: int,
+def test_a_reader_never_restores_a_swap_that_a_running_build_is_doing(tmp_path: Path, start_other_build,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     _index_mid_swap(tmp_path)
+    other_build = start_other_build()
 
     code = cli.main(["index", "info", "--index", str(tmp_path / "index")])
 
