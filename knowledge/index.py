@@ -6,14 +6,16 @@ directory, then renamed into place), so a crash or Ctrl-C leaves the previous in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl  # POSIX only, like the rest of the deployment; flock needs no extra dependency and dies with its process
 import json
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,10 @@ class IndexNotFoundError(IndexError_):
 
 class IndexMismatchError(IndexError_):
     """The index was built with another model, dimension or format version."""
+
+
+class BuildLockedError(IndexError_):
+    """Another build of the same index holds its lock."""
 
 
 class NothingIndexedError(IndexError_):
@@ -277,12 +283,22 @@ def build_index(
 
     The index afterwards holds exactly the documents found under `paths`: files that disappeared leave it.
     """
-    started = time.perf_counter()
     settings = settings or Settings.from_env()
     index_dir = Path(settings.index_dir).expanduser()
-    _recover_interrupted_swap(index_dir)  # else the previous index is neither reused nor ever cleaned up
-    _refuse_foreign_directory(index_dir)
+    if index_dir.exists() and not index_dir.is_dir():
+        _refuse_foreign_directory(index_dir)  # before the lock file is placed beside it
     _make_parent(index_dir)  # before embedding: an unwritable place must not cost an hour of work first
+    with build_lock(index_dir, settings.build_lock_wait_seconds):
+        return _build_locked(paths, settings, index_dir, embedder, progress)
+
+
+def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: Path, embedder,
+                  progress: bool) -> BuildReport:
+    """`build_index` once this process holds the index's build lock."""
+    started = time.perf_counter()
+    _recover_interrupted_swap(index_dir)  # else the previous index is neither reused nor ever cleaned up
+    _remove_leftovers(index_dir)
+    _refuse_foreign_directory(index_dir)
     files, skipped = collect_files([Path(p) for p in (paths or [settings.articles])])
 
     if embedder is None:
@@ -303,7 +319,8 @@ def build_index(
         iterator = tqdm(files, desc="reading", unit="file", leave=False)
     for path in iterator:
         try:
-            doc = load_document(path)
+            doc = load_document(path, max_bytes=int(settings.max_file_mb * 1_000_000),
+                                html_min_words=settings.html_min_words)
         except LoadError as err:
             skipped.append(SkippedFile(str(path), str(err)))
             continue
@@ -328,6 +345,9 @@ def build_index(
     new_entries: list[_DocEntry] = []
     for entry in loaded.values():
         if old is not None and entry.doc_id in old.doc_chunk_ids:
+            if len(old.doc_chunk_ids[entry.doc_id]) > settings.max_chunks_per_document:
+                skipped.append(_too_many_chunks(entry, len(old.doc_chunk_ids[entry.doc_id]), settings))
+                continue
             chunk_ids = old.doc_chunk_ids[entry.doc_id]
             stored = [old.chunk(cid) for cid in chunk_ids]
             entry.chunks = [Chunk(entry.doc_id, c.heading_path, c.text, c.sentences, c.page_start, c.page_end,
@@ -344,6 +364,11 @@ def build_index(
         )
         if not entry.chunks:
             skipped.append(SkippedFile(entry.paths[0], "no sentences found in the text"))
+            continue
+        if len(entry.chunks) > settings.max_chunks_per_document:
+            # Skipped before embedding, the step that would take hours for such a document.
+            skipped.append(_too_many_chunks(entry, len(entry.chunks), settings))
+            entry.chunks = []
             continue
         entry.chunk_ids = list(range(next_id, next_id + len(entry.chunks)))
         next_id += len(entry.chunks)
@@ -392,6 +417,12 @@ def build_index(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+def _too_many_chunks(entry: _DocEntry, count: int, settings: Settings) -> SkippedFile:
+    """The skip of a document longer than the passage limit, with the setting that changes it."""
+    return SkippedFile(entry.paths[0], f"too long: {count} passages, the limit is {settings.max_chunks_per_document} "
+                                       "(PATIENT_QA_MAX_CHUNKS_PER_DOCUMENT); split the file or raise the limit")
 
 
 def _read_manifest_files(index_dir: Path) -> dict[str, str]:
@@ -458,13 +489,102 @@ def _swap_into_place(tmp: Path, index_dir: Path) -> None:
 
 
 def _recover_interrupted_swap(index_dir: Path) -> None:
-    """If a build died between its two renames, put the previous index back."""
+    """If a build died between its two renames, put the previous index back; call only under the build lock."""
     if index_dir.exists():
         return
     for retired in sorted(index_dir.parent.glob(f".{index_dir.name}.old-*")):
         if (retired / MANIFEST).exists():
             retired.rename(index_dir)
             return
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """Remove the temporary and retired folders of builds that died; under the lock, no live build owns any."""
+    for pattern in (f".{index_dir.name}.building-*", f".{index_dir.name}.old-*"):
+        for leftover in index_dir.parent.glob(pattern):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def lock_path(index_dir: Path) -> Path:
+    """The lock file beside the index: the index folder itself is renamed away during a swap."""
+    return index_dir.parent / f".{index_dir.name}.lock"
+
+
+def _lock_holder(handle) -> str:
+    """The pid the running build wrote into the lock file, or '?' if it has not yet."""
+    try:
+        os.lseek(handle, 0, os.SEEK_SET)
+        return os.read(handle, 32).decode("ascii", "replace").strip() or "?"
+    except OSError:
+        return "?"
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
+    """Hold the index's build lock, waiting up to `wait_seconds` for another build; else a `BuildLockedError`.
+
+    flock (not a pid file) because the kernel releases it when the holder dies, even by kill -9,
+    so a crashed build never leaves a stale lock behind.
+    """
+    path = lock_path(index_dir)
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise IndexError_(f"cannot write an index at {index_dir} ({err.strerror or err}); "
+                          "choose a folder you can write to with --index") from None
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuildLockedError(
+                        f"another build is running (pid {_lock_holder(handle)}) on {index_dir}; "
+                        "wait for it to finish, then try again"
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _build_running(index_dir: Path) -> str | None:
+    """The pid of a build holding the index's lock, or None when no build is running."""
+    try:
+        handle = os.open(lock_path(index_dir), os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no build since locks exist
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return _lock_holder(handle)
+    finally:
+        os.close(handle)
+
+
+def _recover_for_reader(index_dir: Path, wait_seconds: float = 2.0) -> None:
+    """A reader finding only a retired index restores it if its build died, and never while a build is swapping."""
+    if index_dir.exists() or not any(index_dir.parent.glob(f".{index_dir.name}.old-*")):
+        return
+    deadline = time.monotonic() + wait_seconds
+    while (pid := _build_running(index_dir)) is not None:
+        if index_dir.exists():
+            return  # the swap finished
+        if time.monotonic() >= deadline:
+            raise IndexNotFoundError(f"a build (pid {pid}) is replacing the index at {index_dir} right now; "
+                                     "try again in a moment")
+        time.sleep(0.05)
+    try:
+        with build_lock(index_dir, wait_seconds=0):
+            _recover_interrupted_swap(index_dir)
+    except IndexError_:
+        pass  # a build started meanwhile, or the folder is read-only: load what is there
 
 
 # ---------------------------------------------------------------- loading and searching
@@ -499,7 +619,7 @@ class KnowledgeIndex:
     def load(cls, directory: Path, model: str | None = None, dimension: int | None = None) -> "KnowledgeIndex":
         """Load an index; a different model, dimension or format is an `IndexMismatchError` that says how to rebuild."""
         directory = Path(directory).expanduser()
-        _recover_interrupted_swap(directory)
+        _recover_for_reader(directory)
         manifest_path = directory / MANIFEST
         if not manifest_path.exists():
             raise IndexNotFoundError(f"no index at {directory}; run 'patient-qa index build' to create it")

@@ -18,27 +18,40 @@ SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + TEXT_SUF
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _ATX_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_SENTENCE_PUNCTUATION = re.compile(r"[.!?:;][\"'”’)\]]*$")
+SIZE_HINT = "PATIENT_QA_MAX_FILE_MB"
 
 
 class LoadError(Exception):
     """A file that cannot be indexed; the message is the one-line reason shown to the maintainer."""
 
 
-def load_document(path: Path) -> Document:
-    """Load any supported file, choosing the reader by extension."""
+def load_document(path: Path, max_bytes: int | None = None, html_min_words: int = 0) -> Document:
+    """Load any supported file, choosing the reader by extension; `max_bytes` caps the text a file may hold."""
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        return load_pdf(path)
+        return load_pdf(path, max_text_bytes=max_bytes)
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(
             f"unsupported file type '{suffix or path.name}' (supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        # Checked before reading: a 30 MB text file costs gigabytes of memory and hours of embedding.
+        raise LoadError(f"too large: {_megabytes(size)} MB, the limit is {_megabytes(max_bytes)} MB ({SIZE_HINT}); "
+                        "split the file or raise the limit")
     text = read_text(path)
     if suffix in HTML_SUFFIXES:
-        return load_html(text, str(path))
+        return load_html(text, str(path), min_words=html_min_words)
     if suffix in MARKDOWN_SUFFIXES:
         return load_markdown(text, str(path))
     return load_plain_text(text, str(path))
+
+
+def _megabytes(size: int) -> str:
+    """A byte count as MB for a reason line: 1160000 -> '1.2', 5000000 -> '5'."""
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") if size >= 100_000 else f"{size / 1_000_000:.2g}"
 
 
 def read_text(path: Path) -> str:
@@ -151,8 +164,25 @@ def load_plain_text(text: str, source_path: str) -> Document:
     )
 
 
-def load_html(html: str, source_path: str) -> Document:
-    """Main content of an HTML page (no navigation, scripts or cookie banners), headings kept."""
+def running_text_words(markdown: str) -> int:
+    """Words on the lines that read as prose (a sentence, or 8+ words), not headings or short link labels."""
+    words = 0
+    for line in markdown.split("\n"):
+        line = _LIST_MARKER.sub("", line).strip()
+        if not line or _ATX_HEADING.match(line):
+            continue
+        count = len(line.split())
+        if count >= 8 or (count >= 3 and _SENTENCE_PUNCTUATION.search(line)):
+            words += count
+    return words
+
+
+def load_html(html: str, source_path: str, min_words: int = 0) -> Document:
+    """Main content of an HTML page (no navigation, scripts or cookie banners), headings kept.
+
+    A page with fewer than `min_words` words of running text (a menu, a list of links) is a `LoadError`:
+    indexed, it would become a document called "Menu" that answers nothing.
+    """
     import trafilatura
 
     markdown = trafilatura.extract(
@@ -167,6 +197,10 @@ def load_html(html: str, source_path: str) -> Document:
     )
     if not markdown or not markdown.strip():
         raise LoadError("no main text found in the HTML page")
+    prose = running_text_words(markdown)
+    if prose < min_words:
+        raise LoadError(f"too little main text: {prose} words of running text, at least {min_words} needed "
+                        "(a page of menus or links is not an article; PATIENT_QA_HTML_MIN_WORDS)")
     # No extensive date search: it reads "Copyright 2023" in a footer as a review date.
     metadata = trafilatura.extract_metadata(html, extensive=False)
     heading_title, sections = sections_from_markdown(markdown)
@@ -225,8 +259,8 @@ def clean_pdf_pages(pages: list[str]) -> list[str]:
     return cleaned
 
 
-def load_pdf(path: Path) -> Document:
-    """A PDF's text with page numbers kept; encrypted, corrupt and image-only PDFs are `LoadError`s."""
+def load_pdf(path: Path, max_text_bytes: int | None = None) -> Document:
+    """A PDF's text with page numbers kept; encrypted, corrupt, image-only and over-long PDFs are `LoadError`s."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -241,7 +275,7 @@ def load_pdf(path: Path) -> Document:
                 unlocked = 0
             if not unlocked:
                 raise LoadError("encrypted PDF (password protected); save an unprotected copy and rebuild")
-        raw_pages = [_extract_page(page) for page in _pages_with_progress(reader, path)]
+        raw_pages = _extract_pages(reader, path, max_text_bytes)
     except LoadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
@@ -275,6 +309,20 @@ def load_pdf(path: Path) -> Document:
         sections=(Section((), body, tuple(offsets)),),
         kind="pdf",
     )
+
+
+def _extract_pages(reader, path: Path, max_text_bytes: int | None) -> list[str]:
+    """The text of every page, stopping as soon as it passes the limit (the file size says little for a PDF)."""
+    pages: list[str] = []
+    total = 0
+    for number, page in enumerate(_pages_with_progress(reader, path), start=1):
+        pages.append(_extract_page(page))
+        total += len(pages[-1].encode("utf-8", "surrogatepass"))
+        if max_text_bytes is not None and total > max_text_bytes:
+            raise LoadError(f"too large: more than {_megabytes(max_text_bytes)} MB of text by page {number} of "
+                            f"{len(reader.pages)}, the limit is {_megabytes(max_text_bytes)} MB ({SIZE_HINT}); "
+                            "split the file or raise the limit")
+    return pages
 
 
 def _pages_with_progress(reader, path: Path):

@@ -28,7 +28,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # Fields that must be at least this large; a 0 batch size or thread count would hang or crash later.
 MINIMUMS: dict[str, float] = {
     "chunk_target_words": 1, "chunk_max_tokens": 8, "chunk_overlap_sentences": 0, "batch_size": 1, "threads": 1,
-    "abstain_threshold": 0.0,
+    "abstain_threshold": 0.0, "max_file_mb": 0.001, "max_chunks_per_document": 1, "html_min_words": 0,
+    "build_lock_wait_seconds": 0.0,
 }
 
 
@@ -63,6 +64,14 @@ class Settings:
     triage_model: Path = field(default=DEFAULT_TRIAGE_MODEL, metadata={"help": "learned triage weights (.npz, with its .json beside it); rebuild with 'patient-qa triage train'"})
     feedback: bool = field(default=True, metadata={"help": "store like/dislike feedback locally"})
     data_dir: Path = field(default_factory=default_data_dir, metadata={"help": "local data (feedback database)"})
+    max_file_mb: float = field(default=5.0, metadata={"help": "skip a file holding more text than this many MB "
+                               "(file size; for a PDF, its extracted text): a 30 MB file takes hours to embed"})
+    max_chunks_per_document: int = field(default=1000, metadata={"help": "skip a document that splits into more "
+                                         "passages than this (1000 is a book of about 160,000 words)"})
+    html_min_words: int = field(default=20, metadata={"help": "skip an HTML page with fewer words of running text "
+                                "than this (a page of menu links is not an article)"})
+    build_lock_wait_seconds: float = field(default=10.0, metadata={"help": "how long a build waits for another "
+                                           "build of the same index to finish before giving up"})
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ui.default_index import default_index_is_stale, ensure_default_index  # noqa: F401 - shared with `ask`
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
@@ -43,56 +45,6 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise ValueError("--auth needs USER:PASS, for example --auth nurse:correct-horse")
     return user, password
-
-
-def _article_files(folder: Path) -> list[Path]:
-    from knowledge.index import collect_files
-
-    files, _ = collect_files([folder])
-    return files
-
-
-def default_index_is_stale(index_dir: Path, articles: Path) -> str | None:
-    """Why the default index needs (re)building, or None when it is up to date."""
-    import json
-
-    manifest = index_dir / "manifest.json"
-    if not manifest.exists():
-        return "no index yet"
-    built = manifest.stat().st_mtime
-    files = _article_files(articles)
-    if any(f.stat().st_mtime > built for f in files):
-        return "articles changed since the index was built"
-    from knowledge.index import FORMAT_VERSION
-
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "the index manifest could not be read"
-    if data.get("format_version") != FORMAT_VERSION:
-        return "the index was built by another version of patient-qa"
-    indexed = set(data.get("files", {}))
-    if {str(f) for f in files} != indexed and {str(f.resolve()) for f in files} != indexed:
-        return "articles were added or removed"
-    return None
-
-
-def ensure_default_index(settings) -> int:
-    """Build or update the default index from the bundled articles when needed, with progress."""
-    from knowledge.index import IndexError_, build_index
-
-    reason = default_index_is_stale(Path(settings.index_dir), Path(settings.articles))
-    if reason is None:
-        return 0
-    print(f"Preparing the knowledge base ({reason}): indexing {settings.articles} into {settings.index_dir} ...",
-          flush=True)
-    try:
-        report = build_index([Path(settings.articles)], settings, progress=True)
-    except IndexError_ as err:
-        return _fail(str(err))
-    print(f"Indexed {report.documents} articles ({report.chunks} passages) in {report.seconds:.1f} s "
-          f"(added {report.added}, updated {report.updated}, removed {report.removed}).", flush=True)
-    return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

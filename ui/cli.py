@@ -28,7 +28,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     settings = Settings.from_env(index_dir=args.index, model=args.model)
     paths = [Path(p) for p in args.paths] or [settings.articles]
     try:
-        report = build_index(paths, settings, progress=not args.json and sys.stderr.isatty())
+        # Progress goes to stderr, so it shows in --json mode too (stdout stays one JSON object).
+        report = build_index(paths, settings, progress=sys.stderr.isatty())
     except NothingIndexedError as err:
         if args.json:
             _print_json(err.report.to_json())
@@ -142,6 +143,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     if args.questions and args.questions != "-" and not Path(args.questions).is_file():
         return _fail(f"no such file: {args.questions}; give a JSONL file of questions or '-' for stdin", 2)
+    if not args.index:
+        from ui.default_index import ensure_default_index
+
+        # First use: build the default index of the bundled articles, as `chat` does; messages on stderr keep
+        # stdout the answers alone. A missing explicit --index keeps its "run 'patient-qa index build'" message.
+        code = ensure_default_index(Settings.from_env(), out=sys.stderr)
+        if code:
+            return code
     assistant = _load_assistant(args)
     if not args.questions:
         _print_answer(assistant.ask(question, history=history), args.json)
