@@ -28,7 +28,7 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # Fields that must be at least this large; a 0 batch size or thread count would hang or crash later.
 MINIMUMS: dict[str, float] = {
     "chunk_target_words": 1, "chunk_max_tokens": 8, "chunk_overlap_sentences": 0, "batch_size": 1, "threads": 1,
-    "abstain_threshold": 0.0,
+    "abstain_threshold": 0.0, "max_request_bytes": 1024,
 }
 
 
@@ -63,6 +63,7 @@ class Settings:
     triage_model: Path = field(default=DEFAULT_TRIAGE_MODEL, metadata={"help": "learned triage weights (.npz, with its .json beside it); rebuild with 'patient-qa triage train'"})
     feedback: bool = field(default=True, metadata={"help": "store like/dislike feedback locally"})
     data_dir: Path = field(default_factory=default_data_dir, metadata={"help": "local data (feedback database)"})
+    max_request_bytes: int = field(default=1_048_576, metadata={"help": "largest request body the chat accepts, in bytes; larger ones are refused (413) unread"})
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
