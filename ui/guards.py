@@ -21,6 +21,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOGIN_PATHS = ("/login", "/gradio_api/login")
 FIRST_DELAY_S = 1.0  # after one wrong password a person waits a second; each further failure doubles it
 MAX_DELAY_S = 60.0
+# A wait up to this long is served by holding the attempt, not refusing it: Gradio's sign-in page shows nothing
+# for a 429, so a person who mistyped once or twice just sees a slower answer.
+HOLD_S = 5.0
 FORGET_AFTER_S = 3600.0  # a client that stopped failing an hour ago starts afresh
 
 
@@ -92,6 +95,7 @@ class _Failures:
     count: int = 0
     blocked_until: float = 0.0
     last: float = 0.0
+    holding: bool = False
 
 
 def failure_delay(count: int) -> float:
@@ -121,14 +125,23 @@ class LoginThrottleMiddleware:
             self._forget_old(now)
             entry = self.failures.setdefault(client, _Failures())
             wait = entry.blocked_until - now
-            if wait > 0:
+            hold = 0 < wait <= HOLD_S and not entry.holding and entry.count > 0
+            if hold:
+                entry.holding = True
+            elif wait > 0:
                 entry.last = now
                 seconds = math.ceil(wait)
                 await _send_json(send, 429, {"detail": f"Too many failed sign-ins: wait {seconds} s and try again."},
                                  ((b"retry-after", str(seconds).encode()),))
                 return
-            # until this attempt's outcome is known, further attempts from the client wait their turn
-            entry.blocked_until = now + MAX_DELAY_S
+            if not hold:
+                # until this attempt's outcome is known, further attempts from the client are refused
+                entry.blocked_until = now + MAX_DELAY_S
+        if hold:
+            await asyncio.sleep(wait)
+            async with self.lock:
+                entry.holding = False
+                entry.blocked_until = self.clock() + MAX_DELAY_S
         status = 0
 
         async def watched_send(message: dict) -> None:
