@@ -29,7 +29,7 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 MINIMUMS: dict[str, float] = {
     "chunk_target_words": 1, "chunk_max_tokens": 8, "chunk_overlap_sentences": 0, "batch_size": 1, "threads": 1,
     "abstain_threshold": 0.0, "max_file_mb": 0.001, "max_chunks_per_document": 1, "html_min_words": 0,
-    "build_lock_wait_seconds": 0.0,
+    "build_lock_wait_seconds": 0.0, "max_request_bytes": 1024,
 }
 
 
@@ -72,6 +72,7 @@ class Settings:
                                 "than this (a page of menu links is not an article)"})
     build_lock_wait_seconds: float = field(default=10.0, metadata={"help": "how long a build waits for another "
                                            "build of the same index to finish before giving up"})
+    max_request_bytes: int = field(default=1_048_576, metadata={"help": "largest request body the chat accepts, in bytes; larger ones are refused (413) unread"})
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -60,8 +60,17 @@ def blockquote(text: str) -> str:
     return "\n".join(f"> {escape(item)}" for item in items)
 
 
-def display_path(source_path: str) -> str:
-    """A source path relative to the working folder when it is inside it."""
+def display_path(source_path: str, root: Path | str | None = None) -> str:
+    """A source path as a reader may see it.
+
+    Without `root`: relative to the working folder when inside it (the command line). With `root` (the articles
+    folder, for the chat that others may open): relative to it, else only the file name, never the server's path.
+    """
+    if root is not None:
+        try:
+            return Path(source_path).resolve().relative_to(Path(root).expanduser().resolve()).as_posix()
+        except (ValueError, OSError):
+            return Path(source_path).name
     try:
         return str(Path(source_path).resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
@@ -81,8 +90,8 @@ def numbered_sources(quotes: tuple[Quote, ...]) -> list[Quote]:
     return sources
 
 
-def source_line(quote: Quote) -> str:
-    """'*Title* — Section, p. 3 · link' for the Sources list."""
+def source_line(quote: Quote, root: Path | str | None = None) -> str:
+    """'*Title* — Section, p. 3 · link' for the Sources list; `root` as in `display_path`."""
     parts = [f"*{escape(quote.title)}*"]
     if quote.section and quote.section != quote.title:
         parts.append(f" — {escape(quote.section)}")
@@ -91,8 +100,17 @@ def source_line(quote: Quote) -> str:
     if re.match(r"https?://", quote.url or ""):
         parts.append(f" · [{escape(quote.url)}]({quote.url})")
     else:
-        parts.append(f" · `{escape(display_path(quote.source_path))}`")
+        parts.append(f" · `{escape(display_path(quote.source_path, root))}`")
     return "".join(parts)
+
+
+SOURCES_HEADING = "**Sources**"
+
+
+def sources_block(quotes: tuple[Quote, ...], root: Path | str | None = None) -> str:
+    """The numbered Sources list that ends an answer; `root` as in `display_path`."""
+    lines = (f"{i}. {source_line(s, root)}" for i, s in enumerate(numbered_sources(quotes), start=1))
+    return SOURCES_HEADING + "\n" + "\n".join(lines)
 
 
 def render_answer(
@@ -121,7 +139,7 @@ def render_answer(
         blocks.append(f"From our article{'s' if len(titles) > 1 else ''} {lead}:")
         for quote in quotes:
             blocks.append(f"{blockquote(quote.text)} [{number[source_key(quote)]}]")
-        blocks.append("**Sources**\n" + "\n".join(f"{i}. {source_line(s)}" for i, s in enumerate(sources, start=1)))
+        blocks.append(sources_block(quotes))
     if suggested:
         blocks.append("**Questions you could ask your care team**\n" + "\n".join(f"- {escape(q)}" for q in suggested))
     blocks.append(f"---\n*{DISCLAIMER}*")

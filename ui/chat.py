@@ -10,12 +10,14 @@ The handlers are plain functions (state in, state out) so tests can call them wi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import html
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,15 +26,20 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
-from qa.render import ABSTAIN_MESSAGE, numbered_sources, one_line, source_key
+from qa.render import (ABSTAIN_MESSAGE, SOURCES_HEADING, display_path, numbered_sources, one_line, source_key,
+                       sources_block)
 from qa.safety import SELF_HARM_MESSAGE_ES
 from qa.types import DISCLAIMER, Answer, Quote
 from ui import visit_sheet as vs
+from ui.guards import BodyLimitMiddleware, LoginThrottleMiddleware, hide_input_values
 
 log = logging.getLogger("patient_qa.chat")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONCURRENCY_LIMIT = 4  # answers computed at once; one model in memory serves them all
+# Chat events streaming at once. Only computing an answer takes one of the CONCURRENCY_LIMIT slots: an answer
+# that is being streamed (pausing between blocks) must not keep the next person's question waiting.
+STREAM_LIMIT = 16
 STREAM_PAUSE_S = 0.05  # between streamed blocks: fast enough to feel instant, slow enough to see it arrive
 APP_TITLE = "patient-qa: questions about CAR-T and immunotherapy"
 
@@ -98,8 +105,11 @@ def crisis_html(answers: Sequence[Answer]) -> str:
             f'<p class="pqa-banner-label">{label}</p><p>{body}</p></div>')
 
 
-def message_blocks(answer: Answer) -> list[str]:
-    """The chat message in the order it streams: the banner first, then the answer's Markdown blocks."""
+def message_blocks(answer: Answer, articles_root: Path | None = None) -> list[str]:
+    """The chat message in the order it streams: the banner first, then the answer's Markdown blocks.
+
+    With `articles_root`, the Sources list names article files relative to it, never by the server's own path.
+    """
     markdown = answer.markdown
     kind = banner_kind(answer)
     banner = ""
@@ -110,12 +120,15 @@ def message_blocks(answer: Answer) -> list[str]:
     elif kind and answer.notice:
         banner = banner_html(kind, answer.notice)
     blocks = [b for b in re.split(r"\n{2,}", markdown.strip()) if b.strip()]
+    if articles_root is not None and answer.quotes:
+        blocks = [sources_block(answer.quotes, articles_root) if b.startswith(SOURCES_HEADING + "\n") else b
+                  for b in blocks]
     return ([banner] if banner else []) + blocks
 
 
-def render_message(answer: Answer) -> str:
+def render_message(answer: Answer, articles_root: Path | None = None) -> str:
     """The full chat message for an answer (what the last streamed chunk shows)."""
-    return "\n\n".join(message_blocks(answer))
+    return "\n\n".join(message_blocks(answer, articles_root))
 
 
 def highlight_passage(context: str, quote_texts: Sequence[str]) -> str:
@@ -143,8 +156,10 @@ def highlight_passage(context: str, quote_texts: Sequence[str]) -> str:
     return "".join(out)
 
 
-def _link(quote: Quote) -> str:
+def _link(quote: Quote, articles_root: Path | None = None) -> str:
     location = vs.quote_location(quote)
+    if articles_root is not None and not location.startswith(("http://", "https://")) and quote.source_path:
+        location = display_path(quote.source_path, articles_root)
     if location.startswith(("http://", "https://")):
         href = html.escape(location, quote=True)
         return (f'<a class="pqa-source-link" href="{href}" target="_blank" rel="noopener noreferrer">'
@@ -152,8 +167,11 @@ def _link(quote: Quote) -> str:
     return f'<span class="pqa-source-file">Article file: <code>{html.escape(location, quote=False)}</code></span>'
 
 
-def sources_html(answer: Answer | None) -> str:
-    """The sources panel for one answer: per numbered source its title, section, passages and link."""
+def sources_html(answer: Answer | None, articles_root: Path | None = None) -> str:
+    """The sources panel for one answer: per numbered source its title, section, passages and link.
+
+    An article without a URL is named by its path relative to `articles_root` (else its file name).
+    """
     if answer is None:
         return SOURCES_PLACEHOLDER
     asked = html.escape(one_line(answer.question), quote=False)
@@ -180,7 +198,7 @@ def sources_html(answer: Answer | None) -> str:
         items.append(
             f'<li class="pqa-source" id="pqa-source-{number}"><p class="pqa-source-title">'
             f'<span class="pqa-source-number">[{number}]</span> {html.escape(source.title, quote=False)}</p>'
-            f"{section}{''.join(passages)}<p>{_link(source)}</p></li>"
+            f"{section}{''.join(passages)}<p>{_link(source, articles_root)}</p></li>"
         )
     return head + f'<ol class="pqa-source-list">{"".join(items)}</ol></div>'
 
@@ -219,13 +237,34 @@ def plain_history(history: Sequence | None) -> list[dict]:
             for m in (history or []) if isinstance(m, dict)]
 
 
+# Markdown punctuation that makes images, links, emphasis, code, headings or tables (& < > become HTML entities),
+# and what starts an autolink (scheme://, www., user@host): each gets a backslash, so it shows as typed.
+_MARKDOWN_PUNCTUATION = re.compile(r"""[\\`*_{}\[\]()#!|~$]|:(?=//)|(?<=www)\.|@""", re.IGNORECASE)
+
+
+def plain_text_markdown(text: str) -> str:
+    """Text that Markdown shows as typed: no image, link, autolink, emphasis, code or HTML comes out of it.
+
+    A Markdown image typed into a question would otherwise be fetched by every browser that shows it.
+    """
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(lambda m: "\\" + m.group(), text), quote=False)
+
+
 def user_message(question: str) -> dict:
-    """The question as typed, shown as text: escaped, so nothing in it runs as HTML."""
-    return {"role": "user", "content": html.escape(question, quote=False)}
+    """The question as typed, shown as text: nothing in it runs as HTML or renders as Markdown."""
+    return {"role": "user", "content": plain_text_markdown(question)}
+
+
+def articles_root(assistant) -> Path | None:
+    """The articles folder the chat names sources relative to (the assistant's settings), if it has one."""
+    settings = getattr(assistant, "settings", None)
+    folder = getattr(settings, "articles", None)
+    return Path(folder) if folder else None
 
 
 def stream_answer(assistant, question: str, history: Sequence | None, answers: Sequence[Answer] | None,
-                  pause: float = STREAM_PAUSE_S) -> Iterator[tuple[str, list[dict], list[Answer], str]]:
+                  pause: float = STREAM_PAUSE_S, slots: threading.Semaphore | None = None,
+                  ) -> Iterator[tuple[str, list[dict], list[Answer], str]]:
     """Ask, then yield (question box, chat history, answers, sources panel) as the answer grows block by block.
 
     The urgent banner is the first block, so it shows before anything else.
@@ -233,24 +272,26 @@ def stream_answer(assistant, question: str, history: Sequence | None, answers: S
     answers = list(answers or [])
     history = plain_history(history)
     question = (question or "").strip()
+    root = articles_root(assistant)
     if not question:
         latest = answers[-1] if answers else None
-        yield "", history, answers, sources_html(latest)
+        yield "", history, answers, sources_html(latest, root)
         return
     history = history + [user_message(question), {"role": "assistant", "content": THINKING_MESSAGE}]
-    yield "", list(history), list(answers), sources_html(answers[-1] if answers else None)
+    yield "", list(history), list(answers), sources_html(answers[-1] if answers else None, root)
     try:
-        answer = assistant.ask(question, history=[a.question for a in answers])
+        with slots or contextlib.nullcontext():  # held while computing only, not while streaming
+            answer = assistant.ask(question, history=[a.question for a in answers])
     except Exception:  # noqa: BLE001 - a person sees an apology, the log gets the traceback (no question text)
         log.exception("answering failed")
         history[-1] = {"role": "assistant", "content": ERROR_MESSAGE}
-        yield "", list(history), list(answers), sources_html(answers[-1] if answers else None)
+        yield "", list(history), list(answers), sources_html(answers[-1] if answers else None, root)
         return
     answers.append(answer)
-    blocks = message_blocks(answer)
+    blocks = message_blocks(answer, root)
     for shown in range(1, len(blocks) + 1):
         history[-1] = {"role": "assistant", "content": "\n\n".join(blocks[:shown])}
-        yield "", list(history), list(answers), sources_html(answer)
+        yield "", list(history), list(answers), sources_html(answer, root)
         if pause and shown < len(blocks):
             time.sleep(pause)
 
@@ -271,14 +312,15 @@ def answer_index_for_message(history: Sequence, message_index: int) -> int | Non
     return sum(1 for m in history[:message_index] if isinstance(m, dict) and m.get("role") == "assistant")
 
 
-def select_answer(answers: Sequence[Answer], history: Sequence, message_index) -> tuple[int | None, str]:
+def select_answer(answers: Sequence[Answer], history: Sequence, message_index,
+                  root: Path | None = None) -> tuple[int | None, str]:
     """A click on a message: (selected answer index, its sources panel)."""
     if isinstance(message_index, (list, tuple)):
         message_index = message_index[0]
     position = answer_index_for_message(history, message_index)
     if position is None or position >= len(answers):
-        return None, sources_html(answers[-1] if answers else None)
-    return position, sources_html(answers[position])
+        return None, sources_html(answers[-1] if answers else None, root)
+    return position, sources_html(answers[position], root)
 
 
 def current_answer(answers: Sequence[Answer], selected: int | None) -> Answer | None:
@@ -390,22 +432,61 @@ def remove_from_sheet(sheet: vs.VisitSheet, position, chosen: Sequence[str] | No
 
 
 class ExportFolder:
-    """Where exports are written before Gradio serves them; made on the first export, removed at exit."""
+    """Exported visit sheets, kept per browser session: removed when the session ends or the server stops.
+
+    Files are written 0600 in a private temporary folder, handed to Gradio's cache (the copy keeps the mode) for
+    download, and the private copy is removed at once; the served copies are deleted by `end_session`/`close`.
+    """
 
     def __init__(self) -> None:
         self.root: Path | None = None
+        self.served: dict[str, set[Path]] = {}
+        self.lock = threading.Lock()
+        atexit.register(self.close)
 
     @classmethod
     def create(cls) -> "ExportFolder":
         return cls()
 
     def new(self) -> Path:
-        if self.root is None:
-            self.root = Path(tempfile.mkdtemp(prefix="patient-qa-exports-"))
-            atexit.register(shutil.rmtree, self.root, True)
+        """A fresh private folder to write one export into."""
+        with self.lock:
+            if self.root is None:
+                self.root = Path(tempfile.mkdtemp(prefix="patient-qa-exports-"))
         folder = self.root / uuid.uuid4().hex
-        folder.mkdir(parents=True)
+        folder.mkdir(mode=0o700, parents=True)
         return folder
+
+    def track(self, session: str, paths: Sequence[str | Path]) -> None:
+        """Remember files served to `session`, to delete them when it ends."""
+        with self.lock:
+            self.served.setdefault(session, set()).update(Path(p) for p in paths)
+
+    def end_session(self, session: str) -> None:
+        """The browser tab was closed: its exports go."""
+        with self.lock:
+            paths = self.served.pop(session, set())
+        _remove_files(paths)
+
+    def close(self) -> None:
+        """The server stops: every export goes."""
+        with self.lock:
+            paths = set().union(*self.served.values()) if self.served else set()
+            self.served.clear()
+            root, self.root = self.root, None
+        _remove_files(paths)
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove_files(paths: Sequence[Path] | set[Path]) -> None:
+    """Delete files and their (Gradio cache) folder when it is left empty."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
 
 
 def export_sheet(sheet: vs.VisitSheet, questions: str, notes: str, chosen: Sequence[str] | None,
@@ -462,6 +543,7 @@ def build_app(assistant, settings=None, feedback_store=None):
     if feedback_store is None and getattr(settings, "feedback", False):
         feedback_store = FeedbackStore(feedback_path(settings))
     exports = ExportFolder.create()
+    answer_slots = threading.BoundedSemaphore(CONCURRENCY_LIMIT)
 
     with gr.Blocks(title=APP_TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         answers = gr.State([])
@@ -562,12 +644,13 @@ def build_app(assistant, settings=None, feedback_store=None):
 
         # ---- chat events
         def respond(message, history, answer_list):
-            for box, chat, new_answers, panel in stream_answer(assistant, message, history, answer_list):
+            for box, chat, new_answers, panel in stream_answer(assistant, message, history, answer_list,
+                                                               slots=answer_slots):
                 yield box, chat, new_answers, None, panel, gr.update(visible=False), "", crisis_html(new_answers)
 
         ask_outputs = [question, chatbot, answers, selected, sources, comment_box, status, crisis]
         ask_args = dict(fn=respond, inputs=[question, chatbot, answers], outputs=ask_outputs,
-                        concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="answer", show_progress="hidden")
+                        concurrency_limit=STREAM_LIMIT, concurrency_id="chat", show_progress="hidden")
         question.submit(api_name="chat", **ask_args)
         ask_button.click(api_visibility="private", **ask_args)
 
@@ -579,7 +662,7 @@ def build_app(assistant, settings=None, feedback_store=None):
             api_visibility="private", **ask_args)
 
         def on_select(answer_list, history, evt: gr.SelectData):
-            return select_answer(answer_list, history, evt.index)
+            return select_answer(answer_list, history, evt.index, articles_root(assistant))
 
         chatbot.select(on_select, [answers, chatbot], [selected, sources], api_visibility="private")
 
@@ -625,12 +708,23 @@ def build_app(assistant, settings=None, feedback_store=None):
 
         remove_button.click(on_remove, [sheet, remove_choice, suggested], sheet_views, api_visibility="private")
 
-        def on_export(current, questions_text, notes_text, chosen):
-            new_sheet, paths, message = export_sheet(current, questions_text, notes_text, chosen, exports.new())
-            return new_sheet, paths or None, message
+        def on_export(current, questions_text, notes_text, chosen, request: gr.Request):
+            folder = exports.new()
+            try:
+                new_sheet, paths, message = export_sheet(current, questions_text, notes_text, chosen, folder)
+                # served from Gradio's cache (the copy keeps mode 0600); the private copy goes at once
+                served = [files.move_resource_to_block_cache(p) for p in paths]
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            exports.track(request.session_hash or "", served)
+            return new_sheet, served or None, message
+
+        def on_unload(request: gr.Request):
+            exports.end_session(request.session_hash or "")
 
         export_button.click(on_export, [sheet, my_questions, notes, suggested], [sheet, files, sheet_status],
                             api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT)
+        app.unload(on_unload)
 
         clear_sheet_button.click(lambda: gr.update(visible=True), None, confirm_row, api_visibility="private",
                                  queue=False)
@@ -646,18 +740,32 @@ def build_app(assistant, settings=None, feedback_store=None):
         # ---- the API: the same Answer object `patient-qa ask --json` prints
         def ask(question: str, history: list[str] | None = None) -> dict:
             """Answer one question with verbatim quotes from the articles (the JSON Answer contract)."""
-            return assistant.ask(question, history=list(history or [])).to_json()
+            with answer_slots:
+                return assistant.ask(question, history=list(history or [])).to_json()
 
         gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="answer")
 
     app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=64)
+    app.exports = exports  # launch() and tests reach the session exports through the app
+    hide_input_values(app)
     return app
 
 
 def launch(app, host: str = "127.0.0.1", port: int | None = 7860, auth: tuple[str, str] | None = None,
-           prevent_thread_lock: bool = False, quiet: bool = False):
-    """Serve the app on `host:port` with the local theme; nothing is fetched from or sent to the internet."""
+           prevent_thread_lock: bool = False, quiet: bool = False, max_request_bytes: int | None = None):
+    """Serve the app on `host:port` with the local theme; nothing is fetched from or sent to the internet.
+
+    Request bodies over `max_request_bytes` (default: the setting's default) are refused unread, and failed
+    sign-ins make the client wait longer each time.
+    """
+    from starlette.middleware import Middleware
+
+    from knowledge.settings import Settings
+
+    limit = max_request_bytes or Settings.__dataclass_fields__["max_request_bytes"].default
+    middleware = [Middleware(BodyLimitMiddleware, max_bytes=limit), Middleware(LoginThrottleMiddleware)]
     return app.launch(
+        app_kwargs={"middleware": middleware},
         server_name=host,
         server_port=port,
         auth=auth,

@@ -103,9 +103,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     # a stopped service (SIGTERM) exits like Ctrl+C, so exported visit sheets are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        launch(app, host=host, port=port, auth=auth, quiet=True)
+        launch(app, host=host, port=port, auth=auth, quiet=True, max_request_bytes=settings.max_request_bytes)
     except KeyboardInterrupt:
         pass
     except OSError as err:
         return _fail(f"could not start the web server on {host}:{port} ({err}); try another --port.")
+    finally:
+        app.exports.close()  # exported visit sheets do not outlive the server
     return 0

@@ -11,6 +11,7 @@ State is a frozen `VisitSheet`; every change returns a new sheet, so the handler
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -351,14 +352,21 @@ def to_pdf_bytes(sheet: VisitSheet, date: dt.date | None = None, font_files: dic
     return bytes(pdf.output())
 
 
-def write_pdf(sheet: VisitSheet, path: Path, date: dt.date | None = None) -> Path:
-    path.write_bytes(to_pdf_bytes(sheet, date))
+def write_private(path: Path, data: bytes) -> Path:
+    """Write a file only its owner can read (0600): a visit sheet holds a patient's questions and notes."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+    os.chmod(path, 0o600)  # an older file of the same name keeps its mode otherwise
     return path
+
+
+def write_pdf(sheet: VisitSheet, path: Path, date: dt.date | None = None) -> Path:
+    return write_private(path, to_pdf_bytes(sheet, date))
 
 
 def write_markdown(sheet: VisitSheet, path: Path, date: dt.date | None = None) -> Path:
-    path.write_text(to_markdown(sheet, date), encoding="utf-8")
-    return path
+    return write_private(path, to_markdown(sheet, date).encode("utf-8"))
 
 
 def export_files(sheet: VisitSheet, folder: Path, date: dt.date | None = None) -> tuple[Path, Path]:

@@ -293,3 +293,56 @@ def test_a_spanish_emergency_gets_the_banner_in_spanish(browser, chat_server):
         banner = answer.locator(".pqa-banner-emergency")
         assert banner.is_visible()
         assert "llame al 911" in banner.inner_text()
+
+
+def test_markdown_in_a_question_shows_as_text_and_fetches_nothing(browser, chat_server):
+    """An image or link typed into a question is shown as typed; the browser asks no other host for anything."""
+    question = ("![x](http://203.0.113.9/x.png) [click](http://203.0.113.9/) <http://203.0.113.9/a> "
+                "www.example.org *what* is CRS?")
+    with fresh_page(browser, chat_server[0]) as own:
+        requests: list[str] = []
+        own.on("request", lambda request: requests.append(request.url))
+        ask(own, question)
+        bubble = own.locator("#pqa-chat .user").last
+        assert bubble.locator("img, a").count() == 0
+        assert bubble.inner_text().strip() == question
+        own.wait_for_timeout(500)  # an image would have been requested by now
+    assert [u for u in requests if not u.startswith(("http://127.0.0.1:", "data:", "blob:"))] == []
+
+
+def test_exports_are_private_and_deleted_when_the_tab_closes(browser, chat_server):
+    """The served visit-sheet files are 0600 and gone once the person closes the page."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    own = context.new_page()
+    own.goto(chat_server[0])
+    own.wait_for_selector("#pqa-question textarea", timeout=TIMEOUT_MS)
+    own.get_by_role("tab", name="Visit sheet").click()
+    own.fill("#pqa-my-questions textarea", OWN_QUESTION)
+    own.click("#pqa-export")
+    link = own.locator("#pqa-files a[href$='.pdf']").first
+    expect(link).to_be_visible(timeout=TIMEOUT_MS)
+    served = Path(urllib.request.unquote(link.get_attribute("href").split("file=", 1)[1]))
+    assert served.exists() and served.stat().st_mode & 0o777 == 0o600
+    context.close()
+    deadline = time.monotonic() + 30
+    while served.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not served.exists(), "the exported visit sheet outlived the closed page"
+
+
+def test_a_wrongly_shaped_api_call_leaves_no_question_in_the_log(chat_server):
+    """One input instead of two: Gradio refuses it without writing the question into the server log."""
+    import json
+
+    url, log_path, _ = chat_server
+    request = urllib.request.Request(f"{url}gradio_api/call/ask", method="POST",
+                                     data=json.dumps({"data": ["zq-4417 rash on my son's arm"]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/ask/{event_id}", timeout=30) as response:
+        assert "event: error" in response.read().decode()
+    time.sleep(0.5)
+    assert "zq-4417" not in log_path.read_text()

@@ -30,7 +30,7 @@ def test_stream_yields_growing_text_and_ends_with_the_full_answer(fake_assistant
         assert longer.startswith(shorter) and len(longer) > len(shorter)
     final = answer_texts[-1]
     answer = steps[-1][2][-1]
-    assert final == chat.render_message(answer)
+    assert final == chat.render_message(answer, chat.articles_root(fake_assistant))
     assert f"> {CRS_QUOTE.text} [1]" in final  # a blockquote with its numbered citation
     assert DISCLAIMER in final
 
