@@ -86,6 +86,11 @@ class Triage:
 
 
 Embed = Callable[[str], np.ndarray]
+# Read with the earlier turns, a message counts for self-harm only if it carries at least this share of the
+# threshold itself: otherwise every calm question after a crisis ("what is CRS?") would get the crisis message
+# again instead of an answer (the chat keeps the crisis banner up anyway). On held-out dev writers no
+# self-harm message needed the history to be caught.
+CONTEXT_FLOOR_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -199,8 +204,11 @@ def triage(question: str, history: Sequence[str] = (), glossary=None, embed: Emb
     reasons = []
     if self_harm_said(question, rules):
         reasons.append("self_harm_lexicon")
-    if t is not None and max(alone["self_harm"], context["self_harm"] if history else 0.0) >= t.self_harm:
+    if t is not None and alone["self_harm"] >= t.self_harm:
         reasons.append("self_harm_model")
+    elif (t is not None and history and context["self_harm"] >= t.self_harm
+          and alone["self_harm"] >= t.self_harm * CONTEXT_FLOOR_SHARE):
+        reasons.append("self_harm_model_with_history")
     if t is not None and sentences["self_harm"] >= t.self_harm_sentence:
         reasons.append("self_harm_model_sentence")
     if reasons:

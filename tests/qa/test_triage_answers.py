@@ -85,3 +85,9 @@ def test_a_missing_triage_model_is_a_one_line_message_not_a_traceback(bundled_in
     assert main(["ask", "what is CRS?"]) == 1
     err = capsys.readouterr().err
     assert "patient-qa triage train" in err and "Traceback" not in err
+
+
+def test_a_calm_question_after_a_crisis_gets_an_answer(assistant):
+    """The chat keeps the crisis banner up; the next ordinary question is answered, not met with the crisis again."""
+    answer = assistant.ask("what is CRS?", history=["i keep thinking everyone would be better off without me"])
+    assert not answer.self_harm and answer.quotes
