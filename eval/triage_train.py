@@ -116,14 +116,31 @@ def _rows(examples: Sequence[Example]) -> tuple[list[str], list[str], list[int]]
     return texts, raws, owners
 
 
-def fit_heads(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray], c: float | None = None):
-    """One logistic regression per head; returns (dense weights, n-gram weights, biases, dense width)."""
+@dataclass(frozen=True)
+class Design:
+    """The feature rows of a set of examples, built once and sliced per fold (hashing is the slow part)."""
+
+    matrix: object  # scipy CSR, one row per training row
+    width: int  # dense columns (embedding + cues) before the n-grams
+    owners: np.ndarray  # the example each row belongs to
+
+
+def design(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray]) -> Design:
+    """Every message alone, plus conversations read with their history, as sparse feature rows."""
+    texts, raws, owners = _rows(examples)
+    matrix, width = feature_matrix(texts, embed(raws))
+    return Design(matrix, width, np.array(owners))
+
+
+def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None = None, c: float | None = None):
+    """One logistic regression per head over the rows whose example is in `keep` (all by default);
+    returns (dense weights, n-gram weights, biases, dense width)."""
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
         raise TrainingError("training needs scikit-learn: pip install 'patient-qa[train]'") from None
-    texts, raws, owners = _rows(examples)
-    matrix, width = feature_matrix(texts, embed(raws))
+    selected = np.ones(len(rows.owners), dtype=bool) if keep is None else keep[rows.owners]
+    matrix, owners, width = rows.matrix[selected], rows.owners[selected], rows.width
     dense_w = np.zeros((len(HEADS), width), dtype=np.float32)
     gram_w = np.zeros((len(HEADS), HASH_SIZE), dtype=np.float32)
     bias = np.zeros(len(HEADS), dtype=np.float32)
@@ -132,25 +149,30 @@ def fit_heads(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarr
         if y.min() == y.max():
             raise TrainingError(f"the tuning data has no {'positive' if y.max() == 0 else 'negative'} "
                                 f"examples for the '{head}' head")
-        clf = LogisticRegression(C=REGULARISATION_C if c is None else c, class_weight="balanced", solver="liblinear", max_iter=2000)
+        clf = LogisticRegression(C=REGULARISATION_C if c is None else c, class_weight="balanced",
+                                 solver="liblinear", max_iter=2000)
         clf.fit(matrix, y)
         coef = clf.coef_[0].astype(np.float32)
         dense_w[h], gram_w[h], bias[h] = coef[:width], coef[width:], float(clf.intercept_[0])
     return dense_w, gram_w, bias, width
 
 
+# Scoring held-out writers needs a model but no decision, so these thresholds are never read.
+_UNUSED_THRESHOLDS = Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.6, 0.6, 0.25)
+
+
 def held_out_scores(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray],
-                    c: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    c: float | None = None, rows: Design | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leave-one-writer-out probabilities (alone, with context, best sentence) for every example."""
     vectors = _embed_cache(examples, embed)
+    rows = rows or design(examples, vectors)
+    writers = np.array([e.writer for e in examples])
     alone = np.zeros((len(examples), len(HEADS)))
     context = np.zeros((len(examples), len(HEADS)))
     sentence = np.zeros((len(examples), len(HEADS)))
-    for writer in sorted({e.writer for e in examples}):
-        train = [e for e in examples if e.writer != writer]
-        test_idx = [i for i, e in enumerate(examples) if e.writer == writer]
-        model = _model_from(fit_heads(train, vectors, c), Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.6, 0.6, 0.25))
-        for i in test_idx:
+    for writer in sorted(set(writers)):
+        model = _model_from(fit_heads(examples, rows, writers != writer, c), _UNUSED_THRESHOLDS)
+        for i in np.flatnonzero(writers == writer):
             ex = examples[i]
             alone[i] = _probs(model, ex.text, vectors([ex.raw_text])[0])
             context[i] = _probs(model, ex.context, vectors([ex.raw_context])[0])
@@ -235,13 +257,14 @@ def train(embed: Callable[[list[str]], np.ndarray], embedding_model: str, out_we
     examples = tuning_examples(corpus_dir, dev_gold)
     progress(f"{len(examples)} tuning messages from {len({e.writer for e in examples})} writers")
     cached = _embed_cache(examples, embed)
+    rows = design(examples, cached)
     progress("leave-one-writer-out predictions")
-    alone, context, sentence = held_out_scores(examples, cached)
+    alone, context, sentence = held_out_scores(examples, cached, rows=rows)
     thresholds = choose_thresholds(examples, alone, context, sentence)
     if held_out is not None:
         save_held_out(held_out, examples, alone, context, sentence)
     progress("final fit")
-    fitted = fit_heads(examples, cached)
+    fitted = fit_heads(examples, rows)
     counts = {k: sum(e.kind == k for e in examples) for k in sorted({e.kind for e in examples})}
     meta = {
         "trained_on": {"files": list(TUNING_FILES) + [DEFAULT_GOLD.name], "messages": len(examples),

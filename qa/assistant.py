@@ -47,13 +47,6 @@ def empty_answer(question: str = "", id: str | None = None) -> Answer:
                   markdown=markdown, notice=EMPTY_MESSAGE, timings_ms={"total": 0.0}, id=id)
 
 
-def shared_embedder_for(model_name: str):
-    """The process-wide embedder of a model (one copy in memory)."""
-    from knowledge.embedding import shared_embedder
-
-    return shared_embedder(model_name, 1)
-
-
 class Assistant:
     """Answers questions with verbatim quotes from the index; load once, ask many times (thread-safe reads)."""
 
@@ -69,13 +62,14 @@ class Assistant:
         self.glossary = load_glossary(self.settings.glossary) if self.settings.glossary.exists() else None
         self.retriever = Retriever(self.index, embedder, self.glossary, mode=mode)
         self.weights = weights
+        from knowledge.embedding import shared_embedder
         from qa.triage_model import load_model
 
-        weights = self.settings.triage_model
-        self.triage_model = load_model(weights, weights.with_suffix(".json"))
+        model_path = self.settings.triage_model
+        self.triage_model = load_model(model_path, model_path.with_suffix(".json"))
         # The triage model reads MiniLM vectors; with another index model it gets its own (rare) embedder.
         same = embedder_matches(self.index.model, self.triage_model.embedding_model)
-        self.triage_embedder = embedder if same else shared_embedder_for(self.triage_model.embedding_model)
+        self.triage_embedder = embedder if same else shared_embedder(self.triage_model.embedding_model, 1)
         self.abstain_threshold = self.settings.abstain_threshold or DEFAULT_ABSTAIN_THRESHOLD
         self.scope_threshold = DEFAULT_SCOPE_THRESHOLD
 

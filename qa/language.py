@@ -19,12 +19,12 @@ _ENGLISH = frozenset(
     "their it this these those have has had do does did can could should would will not no yes with without for "
     "from on in at to of about after before now today yesterday night day days week what why who which".split()
 )
-_SPANISH_MARKS = re.compile(r"[ñ¿¡]|ción\b|ción")
+_SPANISH_MARKS = re.compile(r"[ñ¿¡]|ción")
 
 
 def detect_language(text: str) -> str:
     """'es' when Spanish function words outnumber English ones (ties go to English), else 'en'."""
-    words = re.findall(r"[a-zñ]+", fold_accents((text or "").lower()).replace("~", ""))
+    words = re.findall(r"[a-zñ]+", fold_accents((text or "").lower()))
     spanish = sum(w in _SPANISH for w in words) + 2 * len(_SPANISH_MARKS.findall(text or ""))
     english = sum(w in _ENGLISH for w in words)
     return "es" if spanish > english else "en"

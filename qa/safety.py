@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.language import detect_language
-from qa.triage_features import fold_accents, split_sentences
+# One normal form for the rules and the learned model (the model was trained on exactly this text).
+from qa.triage_features import fold_accents, normalise, split_sentences
 
 RULES_PATH = Path(__file__).with_name("triage_rules.yaml")
 
@@ -113,12 +114,6 @@ def _compile_rules(path: Path) -> _Rules:
     symptoms = {name: compile_all(items) for name, items in (raw.get("symptoms") or {}).items()}
     groups = {key: compile_all(value) for key, value in raw.items() if key != "symptoms"}
     return _Rules(symptoms, groups)
-
-
-def normalise(text: str) -> str:
-    """Lowercase, straight apostrophes, single spaces: what the rules are written against."""
-    text = text.replace("’", "'").replace("‘", "'").replace("`", "'").replace("“", '"').replace("”", '"')
-    return re.sub(r"\s+", " ", text.lower()).strip()
 
 
 _CLAUSE = re.compile(r"[.!?;]+(?=\s|$)|\n+|,\s+|\s+(?:and|but|so|because|plus)\s+(?=(?:now|then|today|tonight|he|she|i|my|his|her|we|it|they)\b)")

@@ -59,6 +59,12 @@ class HeadScores:
         return float(getattr(self, head))
 
 
+def _probabilities(logits: np.ndarray) -> HeadScores:
+    """Sigmoid of each head's logit, named by head."""
+    probs = 1.0 / (1.0 + np.exp(-logits))
+    return HeadScores(**{head: float(p) for head, p in zip(HEADS, probs)})
+
+
 class TriageModel:
     """Scores a message with every head: sigmoid(w_dense . [embedding, cues] + w_ngrams . ngrams + b)."""
 
@@ -95,17 +101,14 @@ class TriageModel:
 
     def scores(self, text: str, vector: np.ndarray) -> HeadScores:
         """Probabilities per head for one normalised message and its unit embedding."""
-        probs = 1.0 / (1.0 + np.exp(-self.logits(text, vector)))
-        return HeadScores(**{head: float(p) for head, p in zip(HEADS, probs)})
+        return _probabilities(self.logits(text, vector))
 
     def sentence_scores(self, text: str, vector: np.ndarray) -> HeadScores:
         """Per head, the best single sentence of a message of two or more sentences (else the whole message)."""
         parts = split_sentences(text)
         if len(parts) < 2:
             return self.scores(text, vector)
-        logits = np.max([self.logits(part, vector) for part in parts], axis=0)
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        return HeadScores(**{head: float(p) for head, p in zip(HEADS, probs)})
+        return _probabilities(np.max([self.logits(part, vector) for part in parts], axis=0))
 
     def save(self, weights: Path, meta_path: Path) -> None:
         """Write the weights (npz, float16 n-grams) and the JSON of thresholds and provenance."""
