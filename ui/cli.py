@@ -210,12 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the JSON answer contract")
     ask.set_defaults(func=cmd_ask)
 
+    from ui.articles_command import add_articles_parser
     from ui.chat_command import add_chat_parser  # light modules: heavy imports happen inside the commands
     from eval.commands import add_eval_parsers, add_triage_parsers
 
     add_chat_parser(sub)
     add_eval_parsers(sub)
     add_triage_parsers(sub)
+    add_articles_parser(sub)
     return parser
 
 
