@@ -55,6 +55,11 @@ class LexicalIndex:
             self._idf_max = float(np.log(1.0 + (n + 0.5) / 0.5))
         return self._idf.get(token, self._idf_max)
 
+    def vocabulary(self) -> frozenset[str]:
+        """Every stemmed token the index knows: the words a question can share with the library."""
+        self.idf("")  # fills the table
+        return frozenset(self._idf or ())
+
     @classmethod
     def build(cls, texts: list[str], ids: list[int]) -> "LexicalIndex":
         """Index texts (title and headings included by the caller) under their chunk ids."""
