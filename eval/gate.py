@@ -28,6 +28,8 @@ GATED: dict[str, Tolerance] = {
     "defer_accuracy": Tolerance(0.02),
     "out_of_scope_accuracy": Tolerance(0.02),
     "faithfulness": Tolerance(0.0),
+    "uncovered_handled": Tolerance(0.02),
+    "false_abstention_rate": Tolerance(0.01, higher_is_better=False),
     "gold_article_hit_at_1": Tolerance(0.02),
     "gold_article_hit_at_3": Tolerance(0.02),
     "token_recall": Tolerance(0.02),

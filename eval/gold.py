@@ -9,7 +9,7 @@ from pathlib import Path
 
 from knowledge.errors import PatientQAError
 
-KINDS = ("answer", "followup", "emergency", "self_harm", "not_emergency", "defer", "out_of_scope")
+KINDS = ("answer", "followup", "emergency", "self_harm", "not_emergency", "defer", "out_of_scope", "abstain")
 # The triage each kind of item should get; an `answer` item that comes back `emergency` is a false alarm.
 EXPECTED_TRIAGE = {
     "answer": "general",
@@ -19,6 +19,7 @@ EXPECTED_TRIAGE = {
     "self_harm": "emergency",
     "defer": "defer",
     "out_of_scope": "out_of_scope",
+    "abstain": "general",  # in scope, but on a topic no article covers: "not covered" or an on-topic quote
 }
 DEFAULT_GOLD = Path(__file__).resolve().parent / "gold" / "default.jsonl"
 TRIAGE_GOLD = Path(__file__).resolve().parent / "gold" / "triage"
@@ -52,6 +53,7 @@ class GoldItem:
     family: str = ""  # triage corpus: red-flag family or self-harm form
     writer: str = ""  # triage corpus: who wrote it (the sealed split is by writer)
     lang: str = "en"
+    topic_terms: str = ""  # abstain items: a regex that any sentence truly answering the question must match
 
     @property
     def expected_triage(self) -> str:
@@ -136,6 +138,14 @@ def parse_item(data: object, number: int = 0) -> GoldItem:
     history = data.get("history") or []
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
         raise GoldFormatError('"history" must be a list of earlier questions')
+    topic_terms = data.get("topic_terms") or ""
+    if kind == "abstain" and not (isinstance(topic_terms, str) and topic_terms.strip()):
+        raise GoldFormatError('an "abstain" item needs "topic_terms": a regex any on-topic sentence matches')
+    if topic_terms:
+        try:
+            re.compile(str(topic_terms))
+        except re.error as err:
+            raise GoldFormatError(f"topic_terms {topic_terms!r} is not a valid regular expression ({err})") from None
     gold_article = data.get("gold_article")
     gold_answer = data.get("gold_answer")
     return GoldItem(
@@ -150,4 +160,5 @@ def parse_item(data: object, number: int = 0) -> GoldItem:
         family=str(data.get("family") or ""),
         writer=str(data.get("writer") or ""),
         lang=str(data.get("lang") or "en"),
+        topic_terms=str(topic_terms),
     )

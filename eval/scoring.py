@@ -18,6 +18,7 @@ def score(results: Sequence[ItemResult]) -> dict:
         "facts": _facts(results),
         "faithfulness": _faithfulness(results),
         "gold_article": _gold_article(results),
+        "answerability": _answerability(results),
         "triage": _triage(results),
         "latency_ms": _latency(results),
     }
@@ -46,6 +47,8 @@ def headline(metrics: dict) -> dict[str, float | None]:
         "abstention_precision": triage["abstention"]["precision"]["rate"],
         "abstention_recall": triage["abstention"]["recall"]["rate"],
         "faithfulness": metrics["faithfulness"]["faithful"]["rate"],
+        "uncovered_handled": metrics["answerability"]["uncovered_handled"]["rate"],
+        "false_abstention_rate": metrics["answerability"]["false_abstention"]["rate"],
         "gold_article_hit_at_1": metrics["gold_article"]["hit_at_1"]["rate"],
         "gold_article_hit_at_3": metrics["gold_article"]["hit_at_3"]["rate"],
         "retrieval_gold_hit_at_1": metrics["gold_article"]["retrieval_hit_at_1"]["rate"],
@@ -70,6 +73,18 @@ def _facts(results: Sequence[ItemResult]) -> dict:
         "answer_followup": rate(bool(r.fact_hit) for r in scored).to_json(),
         "by_kind": by_kind,
         "by_category": {c: rate(v).to_json() for c, v in sorted(by_category.items())},
+    }
+
+
+def _answerability(results: Sequence[ItemResult]) -> dict:
+    # Uncovered topics: "not covered" or an on-topic quote is right; covered questions: abstaining is the error.
+    uncovered = [r for r in results if r.item.kind == "abstain"]
+    covered = [r for r in results if r.item.scores_facts]
+    return {
+        "uncovered_handled": rate(bool(r.handles_uncovered) for r in uncovered).to_json(),
+        "uncovered_abstained": rate(r.abstains for r in uncovered).to_json(),
+        "uncovered_on_topic": rate(bool(r.on_topic) for r in uncovered if not r.abstains).to_json(),
+        "false_abstention": rate(r.abstains for r in covered).to_json(),
     }
 
 
@@ -189,6 +204,7 @@ def item_record(result: ItemResult) -> dict:
         "triage": result.triage,
         "abstained": result.abstained,
         "fact_hit": result.fact_hit,
+        "on_topic": result.on_topic,
         "gold_article": item.gold_article,
         "articles": list(result.articles),
         "retrieved_articles": list(result.retrieved_articles),
