@@ -56,7 +56,7 @@ class LexicalIndex:
         return self._idf.get(token, self._idf_max)
 
     @classmethod
-    def build(cls, texts: list[str], ids: list[int]) -> "LexicalIndex":
+    def build(cls, texts: list[str], ids: list[int]) -> LexicalIndex:
         """Index texts (title and headings included by the caller) under their chunk ids."""
         import bm25s
 
@@ -72,7 +72,7 @@ class LexicalIndex:
         np.save(directory / "ids.npy", self.ids, allow_pickle=False)
 
     @classmethod
-    def load(cls, directory: Path) -> "LexicalIndex":
+    def load(cls, directory: Path) -> LexicalIndex:
         """Load what `save` wrote."""
         import bm25s
 

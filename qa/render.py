@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+from knowledge.text import is_web_url, squash_whitespace
 from qa.types import DISCLAIMER, Quote
 
 ABSTAIN_MESSAGE = (
@@ -48,9 +49,7 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def one_line(text: str) -> str:
-    """Quotes are shown on one line; the verbatim check ignores whitespace."""
-    return " ".join(text.split())
+one_line = squash_whitespace  # quotes are shown on one line; kept under this name for the chat
 
 
 def blockquote(text: str) -> str:
@@ -97,7 +96,7 @@ def source_line(quote: Quote, root: Path | str | None = None) -> str:
         parts.append(f" — {escape(quote.section)}")
     if quote.page:
         parts.append(f", p. {quote.page}")
-    if re.match(r"https?://", quote.url or ""):
+    if is_web_url(quote.url):
         parts.append(f" · [{escape(quote.url)}]({quote.url})")
     else:
         parts.append(f" · `{escape(display_path(quote.source_path, root))}`")

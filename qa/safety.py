@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.language import detect_language
+
 # One normal form for the rules and the learned model (the model was trained on exactly this text).
 from qa.triage_features import fold_accents, normalise, split_sentences
 
