@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from knowledge.text import is_web_url, squash_whitespace
-from qa.render import numbered_sources, source_key
+from qa.render import citation_numbers, numbered_sources, source_key
 from qa.types import DISCLAIMER, Answer, Quote
 
 SHEET_TITLE = "Visit sheet: questions for the care team"
@@ -86,7 +86,7 @@ def quote_location(quote: Quote) -> str:
 def saved_answer(answer: Answer) -> SavedAnswer:
     """The parts of an Answer worth printing, numbered like the chat's citations."""
     sources = numbered_sources(answer.quotes)
-    numbers = {source_key(s): i for i, s in enumerate(sources, start=1)}
+    numbers = citation_numbers(answer.quotes)
     saved_sources = tuple(
         SavedSource(numbers[source_key(s)], s.title, s.section + (f", p. {s.page}" if s.page else ""),
                     quote_location(s))

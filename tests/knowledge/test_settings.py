@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.settings import SPECS, Settings, SettingsError
+from knowledge.text import squash_whitespace
 from ui import cli
 
 
@@ -85,9 +86,9 @@ def test_settings_command_prints_the_effective_values(monkeypatch: pytest.Monkey
 def test_help_shows_each_flags_description_default_and_variable(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["ask", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    text = squash_whitespace(capsys.readouterr().out)
     spec = SPECS["abstain_threshold"]
-    assert "--abstain-threshold" in text and " ".join(spec.describe().split()) in text
+    assert "--abstain-threshold" in text and squash_whitespace(spec.describe()) in text
 
 
 def test_a_flag_value_of_the_wrong_type_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -231,3 +231,13 @@ def test_no_quotable_sentence_is_an_empty_composition_that_abstains() -> None:
     composition = compose(retrieved(chunk), store, "zzz")
     assert composition.quotes == () and composition.confidence == 0.0
     assert is_weak(composition, replace(DEFAULTS, abstain_threshold=0.0))
+
+
+def test_the_answer_logic_does_not_depend_on_presentation() -> None:
+    import ast
+
+    for module in ("qa/answer.py", "qa/decide.py"):
+        tree = ast.parse((Path(__file__).resolve().parents[2] / module).read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {name for name in imported if name == "qa.render" or name.startswith("ui")}, module

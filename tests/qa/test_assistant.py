@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from knowledge.loaders import load_document
+from knowledge.text import squash_whitespace
 from qa.types import DISCLAIMER
 
 pytestmark = pytest.mark.slow
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
+_norm = squash_whitespace
 
 
 def test_general_answer_quotes_sources_verbatim_with_citations(assistant) -> None:
