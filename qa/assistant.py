@@ -148,4 +148,5 @@ class Assistant:
             question=draft.question, triage=outcome.kind, abstained=outcome.abstained, quotes=outcome.quotes,
             suggested_questions=draft.suggested, markdown=markdown, notice=outcome.notice, query=draft.query,
             timings_ms={k: round(v, 2) for k, v in timings.items()}, id=draft.id, self_harm=outcome.self_harm,
+            note=draft.note, examples=outcome.examples,
         )
