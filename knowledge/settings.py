@@ -188,13 +188,7 @@ class Settings:
             raw = environ.get(spec.variable)
             if raw is not None and raw.strip() != "":
                 values[spec.key] = spec.parse(raw, spec.variable)
-        for key, value in overrides.items():
-            if value is None:
-                continue
-            if key not in SPECS:
-                raise SettingsError(f"unknown setting '{key}'; 'patient-qa settings' lists them")
-            spec = SPECS[key]
-            values[key] = spec.parse(value, spec.flag) if isinstance(value, str) and spec.kind is not str else value
+        values.update({key: value for key, value in overrides.items() if value is not None})
         return cls().updated(**values)
 
     def updated(self, **values: object) -> Settings:
@@ -256,12 +250,19 @@ class FieldSpec:
         return text
 
     def check(self, value: object) -> object:
-        """The value if it is in range (paths made `Path`, ints accepted as floats), else a one-line SettingsError."""
+        """The value as this field's type if it is one and in range, else a one-line SettingsError.
+
+        Text is parsed as a flag value would be; paths become `Path`, whole numbers are accepted as floats.
+        """
+        if isinstance(value, str) and self.kind is not str:
+            value = self.parse(value, self.flag)
         if self.kind is Path:
             return Path(str(value)).expanduser()
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         where = f"fix {self.variable} or {self.flag}"
+        if not isinstance(value, self.kind) or (self.kind is not bool and isinstance(value, bool)):
+            raise SettingsError(f"{self.key} must be of type {self.kind.__name__}, not {value!r}; {where}")
         if self.choices and value not in self.choices:
             raise SettingsError(f"{self.key} must be one of {', '.join(self.choices)}, not {value!r}; {where}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -61,6 +61,9 @@ def test_updated_checks_values_and_leaves_the_original_alone() -> None:
         base.updated(max_quotes=0)
     with pytest.raises(SettingsError, match="unknown setting 'abstain'"):
         base.updated(abstain=0.1)
+    assert base.updated(feedback="no").chat.feedback is False  # text is read as a flag value would be
+    with pytest.raises(SettingsError, match="max_quotes must be of type int, not 2.5"):
+        base.updated(max_quotes=2.5)
 
 
 def test_the_flat_names_of_before_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
