@@ -135,11 +135,28 @@ class AnswerSettings:
 
 
 @dataclass(frozen=True)
+class ConversationSettings:
+    """When a question leans on an earlier one, and when a long story is cut to the sentences that ask."""
+
+    followup_max_words: int = setting(12, "a question this short or shorter may be a follow-up (4 more words with "
+                                      "a leading 'and' or 'what about')", minimum=0)
+    followup_pointer_max_words: int = setting(8, "a question this short that says 'it' or 'that' is a follow-up "
+                                              "even when it names a topic", minimum=0)
+    long_question_words: int = setting(40, "a longer message is searched with its asking sentences only (plus "
+                                       "the concepts the story names)", minimum=1)
+
+
+@dataclass(frozen=True)
 class TriageSettings:
     """The safety triage that runs before retrieval."""
 
     triage_model: Path = setting(DEFAULT_TRIAGE_MODEL, "learned triage weights (.npz, with its .json beside it); "
                                  "rebuild with 'patient-qa triage train'")
+    # On held-out dev writers no self-harm message needed the history to be caught (the chat keeps the crisis
+    # banner up anyway), so the floor costs no recall.
+    context_floor_share: float = setting(0.5, "read with the earlier turns, a message counts for self-harm only if "
+                                         "it scores this share of the threshold alone (else every calm question "
+                                         "after a crisis gets the crisis message again)", minimum=0.0, maximum=1.0)
 
 
 @dataclass(frozen=True)
@@ -175,6 +192,7 @@ class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
     triage: TriageSettings = field(default_factory=TriageSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)

@@ -110,7 +110,7 @@ class Assistant:
 
         t0 = time.perf_counter()
         triage = safety.triage(question, turns, self.glossary, embed=self.triage_embedder.encode_query,
-                               model=self.triage_model)
+                               model=self.triage_model, settings=self.settings.triage)
         t1 = time.perf_counter()
         timings = {"triage": (t1 - t0) * 1000}
         if not needs_evidence(triage):
@@ -119,7 +119,9 @@ class Assistant:
             outcome = decide(triage, None, self.settings.answer)
             return self._finish(Draft(question, outcome, started, timings, note=note, id=id))
 
-        query = rewrite_query(focus_question(question, self.concepts), turns, self.concepts)
+        conversation = self.settings.conversation
+        query = rewrite_query(focus_question(question, self.concepts, conversation), turns, self.concepts,
+                              conversation)
         if triage.kind == "emergency":
             # Someone with a symptom now needs what to do first: steer retrieval to when-to-call advice.
             named = ", ".join(s.replace("_", " ") for s in triage.symptoms)
