@@ -33,8 +33,10 @@ def test_gold_set_is_big_and_varied_enough() -> None:
 
 def test_every_target_of_the_dev_set_is_met(report: dict) -> None:
     rows = {row["name"]: row for row in report["targets"]}
-    # every target that applies to a dev-shaped set is scored (gold-article hit@3 is for medquad-shaped sets)
-    assert set(rows) == set(TARGETS) - {"gold_article_hit_at_3"}
+    # the targets for the dev set are all scored (self-harm recall too once the set holds such items;
+    # gold-article hit@3 is for medquad-shaped sets)
+    assert {"fact_hit_rate", "emergency_recall", "not_emergency_false_alarms", "defer_accuracy",
+            "out_of_scope_accuracy", "faithfulness"} <= set(rows) <= set(TARGETS)
     missed = {name: row["value"] for name, row in rows.items() if not row["met"]}
     failures = [f"{item['id']}: {item['failures']}" for item in report["items"] if item["failures"]]
     assert not missed, f"targets missed: {missed}; failing items: {failures[:20]}"
