@@ -29,10 +29,16 @@ chat: $(STAMP)
 index: $(STAMP)
 	$(BIN)/patient-qa index build
 
-test: $(TEST_STAMP)
+.PHONY: lint
+# ruff (style, imports, likely bugs) and mypy on knowledge and qa, configured in pyproject.toml; run before the tests.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -m "slow or not slow" -q
 
-test-fast: $(TEST_STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not slow" -q
 
 eval: $(STAMP)

@@ -7,14 +7,15 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.metrics import evaluate_run, latency_summary
 from knowledge.errors import PatientQAError
+from knowledge.settings import RETRIEVAL_MODES
 
 MEASURES = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100")
-MODES = ("bm25", "dense", "hybrid")
+MODES = tuple(sorted(RETRIEVAL_MODES))  # the table reads bm25, dense, then their fusion (hybrid)
 DOCS_PER_QUERY = 100  # recall@100 needs 100 documents; a document can own several chunks
 CHUNK_DEPTH = 300
 
@@ -138,7 +139,7 @@ def build_beir_index(data: BeirData, workdir: Path, settings, embedder, progress
     from knowledge.index import KnowledgeIndex, build_index
 
     stems = write_corpus_files(data, workdir / "corpus")
-    report = build_index([workdir / "corpus"], replace(settings, index_dir=workdir / "index"), embedder=embedder,
+    report = build_index([workdir / "corpus"], settings.updated(index_dir=workdir / "index"), embedder=embedder,
                          progress=progress)
     index = KnowledgeIndex.load(workdir / "index")
     # Identical entries are one document in our index; each of their corpus ids is ranked at its place.
@@ -207,8 +208,8 @@ def evaluate_beir(folder: Path, modes: Sequence[str] = MODES, run_out: Path | No
 
     data = read_beir(folder)
     settings = Settings.from_env()
-    embedder = shared_embedder(settings.model, settings.threads)
-    glossary = load_glossary(settings.glossary) if settings.glossary.exists() else None
+    embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
+    glossary = load_glossary(settings.index.glossary) if settings.index.glossary.exists() else None
     with tempfile.TemporaryDirectory(prefix="patient-qa-beir-") as tmp:
         index, corpus_ids, build = build_beir_index(data, Path(tmp), settings, embedder, progress)
         results = [run_mode(index, embedder, glossary, data, corpus_ids, mode) for mode in modes]

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from eval.gold import DEFAULT_GOLD  # stdlib-only module: keeps `patient-qa --help` fast
-
-MODES = ("hybrid", "bm25", "dense")
+from knowledge.settings import RETRIEVAL_MODES
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -17,7 +16,7 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def add_eval_parsers(sub: "argparse._SubParsersAction") -> None:
+def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     """Add `eval` (with its `retrieval` sub-mode) and `bench` to the `patient-qa` sub-commands."""
     ev = sub.add_parser(
         "eval", help="score answers on a gold set (report.json, report.md, plots; optional regression gate)",
@@ -30,7 +29,7 @@ def add_eval_parsers(sub: "argparse._SubParsersAction") -> None:
     where = ev.add_mutually_exclusive_group()
     where.add_argument("--index", help="use this index as it is")
     where.add_argument("--articles", help="index this folder into a cache folder first (default: the bundled articles)")
-    ev.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode the Assistant uses")
+    ev.add_argument("--mode", choices=RETRIEVAL_MODES, default="hybrid", help="retrieval mode the Assistant uses")
     ev.add_argument("--out", default="eval/report", help="folder for report.json, report.md and PNGs (default: eval/report)")
     ev.add_argument("--baseline", help="a saved report.json or baseline.json to compare with")
     ev.add_argument("--fail-on-regression", action="store_true",
@@ -44,7 +43,7 @@ def add_eval_parsers(sub: "argparse._SubParsersAction") -> None:
                                   description="Index a BEIR corpus (each entry a document, title kept) in a "
                                   "temporary folder and score BM25, dense and hybrid retrieval side by side.")
     retrieval.add_argument("--beir", required=True, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv or qrels/test.tsv")
-    retrieval.add_argument("--mode", dest="modes", choices=MODES, action="append",
+    retrieval.add_argument("--mode", dest="modes", choices=RETRIEVAL_MODES, action="append",
                            help="retrieval mode (repeatable; default: bm25, dense and hybrid)")
     retrieval.add_argument("--run-out", metavar="FILE", help="write a TREC run file (FILE.MODE.ext per mode when several)")
     retrieval.add_argument("--out", help="also write retrieval.json and retrieval.md into this folder")
@@ -61,7 +60,7 @@ def add_eval_parsers(sub: "argparse._SubParsersAction") -> None:
     bench.set_defaults(func=cmd_bench)
 
 
-def add_triage_parsers(sub: "argparse._SubParsersAction") -> None:
+def add_triage_parsers(sub: argparse._SubParsersAction) -> None:
     """Add `triage train` (rebuild qa/triage_model.*) to the `patient-qa` sub-commands."""
     triage = sub.add_parser("triage", help="train the safety triage model from the blind-written corpus")
     triage_sub = triage.add_subparsers(dest="triage_command", required=True)
@@ -179,7 +178,8 @@ def _print_summary(report: dict, outcome) -> None:
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     """Score retrieval modes on a BEIR folder and print them side by side."""
-    from eval.beir import MODES as BEIR_MODES, BeirFormatError, evaluate_beir, render_beir_table
+    from eval.beir import MODES as BEIR_MODES
+    from eval.beir import BeirFormatError, evaluate_beir, render_beir_table
     from knowledge.embedding import ModelLoadError
     from knowledge.index import IndexError_
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from eval.gate import Comparison, baseline_from_report, compare, load_baseline
@@ -35,14 +35,14 @@ def load_assistant(index_dir: Path | None, articles: Path | None, mode: str = "h
     build_seconds = 0.0
     if index_dir is not None:
         index = KnowledgeIndex.load(index_dir)
-        embedder = shared_embedder(index.model, settings.threads)
+        embedder = shared_embedder(index.model, settings.retrieval.threads)
     else:
-        articles = Path(articles or settings.articles)
-        embedder = shared_embedder(settings.model, settings.threads)
+        articles = Path(articles or settings.index.articles)
+        embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
         build_seconds = prepare_index(settings, embedder, articles, progress).seconds
         index_dir = cached_index_dir(articles)
         index = KnowledgeIndex.load(index_dir)
-    assistant = Assistant(replace(settings, index_dir=Path(index_dir)), index=index, embedder=embedder, mode=mode)
+    assistant = Assistant(settings.updated(index_dir=Path(index_dir)), index=index, embedder=embedder, mode=mode)
     counts = index.manifest.get("counts", {})
     info = {
         "directory": str(index_dir),

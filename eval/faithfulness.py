@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.metrics import normalise_whitespace
+from knowledge.text import squash_whitespace
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".text")
 
@@ -54,7 +54,7 @@ class SourceChecker:
         source = self.source(source_path)
         if source.error:
             return QuoteCheck(False, False, source.error)
-        quote = normalise_whitespace(text)
+        quote = squash_whitespace(text)
         verbatim = bool(quote) and quote in source.text
         section_exists = section in source.sections
         problems = []
@@ -82,4 +82,4 @@ def _read_source(path: Path) -> SourceText:
         text = path.read_text(encoding="utf-8-sig")
     else:
         text = "\n".join(section.text for section in document.sections)
-    return SourceText(normalise_whitespace(text), frozenset(sections))
+    return SourceText(squash_whitespace(text), frozenset(sections))

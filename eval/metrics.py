@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from knowledge.text import squash_whitespace
+
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Sequence[str]]
 
@@ -129,11 +131,6 @@ def precision_recall(pairs: Iterable[tuple[bool, bool]]) -> tuple[Rate, Rate]:
 # ---------------------------------------------------------------- text
 
 
-def normalise_whitespace(text: str) -> str:
-    """Runs of whitespace (newlines included) as one space, ends trimmed."""
-    return " ".join(text.split())
-
-
 def tokens(text: str) -> list[str]:
     """Lower-case alphanumeric word tokens."""
     return _TOKEN.findall(text.lower())
@@ -150,7 +147,7 @@ def token_recall(reference: str, candidate: str) -> float:
 
 def fact_hit(facts: Sequence[str], texts: Sequence[str]) -> bool:
     """True when any fact regex matches any text, case-insensitively (line breaks count as spaces)."""
-    joined = [normalise_whitespace(t) for t in texts]
+    joined = [squash_whitespace(t) for t in texts]
     return any(re.search(fact, text, re.I) for fact in facts for text in joined)
 
 

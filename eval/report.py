@@ -12,6 +12,7 @@ from eval.gate import Comparison
 from eval.gold import GoldSet
 from eval.runner import ItemResult, failure_severity
 from eval.scoring import headline, item_record, score
+from knowledge.text import squash_whitespace
 
 SCHEMA = 1
 # Issue 4's targets for the dev gold set (the gold-article target is for medquad-shaped sets).
@@ -58,7 +59,7 @@ def build_report(results: Sequence[ItemResult], gold: GoldSet, index_info: dict,
     return {
         "schema": SCHEMA,
         "kind": "report",
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "gold": {"path": gold.path, "sha256": file_sha256(gold.path), "items": len(gold.items), "shape": gold.shape,
                  "notes": list(gold.notes)},
         "index": index_info,
@@ -128,7 +129,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
 
 def _escape(text: str) -> str:
     """Gold questions and quotes are shown as text, never as Markdown or HTML."""
-    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return squash_whitespace(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_markdown(report: dict, comparison: Comparison | None = None, images: Sequence[str] = ()) -> str:

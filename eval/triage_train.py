@@ -246,7 +246,7 @@ def corpus_fingerprint(examples: Sequence[Example]) -> str:
     """A hash of the training rows, recorded in the model JSON so a rebuild can be compared."""
     digest = hashlib.sha256()
     for e in examples:
-        digest.update(f"{e.item_id}\t{e.kind}\t{e.raw_text}\t{e.raw_context}\n".encode("utf-8"))
+        digest.update(f"{e.item_id}\t{e.kind}\t{e.raw_text}\t{e.raw_context}\n".encode())
     return digest.hexdigest()[:16]
 
 

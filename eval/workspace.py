@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from knowledge.settings import Settings
@@ -37,5 +36,5 @@ def prepare_index(settings: Settings, embedder, articles: Path, progress: bool =
     articles = Path(articles)
     if not articles.exists():
         raise FileNotFoundError(f"no articles folder at {articles}; give one with --articles DIR or an index with --index DIR")
-    return build_index([articles], replace(settings, index_dir=cached_index_dir(articles)), embedder=embedder,
+    return build_index([articles], settings.updated(index_dir=cached_index_dir(articles)), embedder=embedder,
                        progress=progress)

@@ -6,6 +6,20 @@ import hashlib
 from dataclasses import dataclass, field
 
 
+def page_at(offset: int, page_breaks: tuple[tuple[int, int], ...], first_page: int | None = None) -> int | None:
+    """The PDF page of the character at `offset` of a text that starts on `first_page` and has `page_breaks`
+    (offset where a page starts, its number) inside it; None for text without pages.
+
+    The one rule from a PDF page to a quote: the loader records page starts in a section, chunking asks this for
+    a chunk's first and last page and keeps the breaks inside it, and a quote asks it for its own first character.
+    """
+    page = first_page
+    for start, number in page_breaks:
+        if start <= offset:
+            page = number
+    return page
+
+
 @dataclass(frozen=True)
 class Section:
     """A run of body text under one heading path; `pages` maps char offsets to PDF page numbers."""
@@ -16,12 +30,7 @@ class Section:
 
     def page_at(self, offset: int) -> int | None:
         """Page number of the character at `offset`, or None for non-paginated sources."""
-        page = None
-        for start, number in self.pages:
-            if start > offset:
-                break
-            page = number
-        return page
+        return page_at(offset, self.pages)
 
 
 @dataclass(frozen=True)
@@ -68,17 +77,8 @@ class Chunk:
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page of the character at `offset` in this chunk, so a quote cites its own page."""
-        return page_in_chunk(self.page_start, self.page_breaks, offset)
+        return page_at(offset, self.page_breaks, self.page_start)
 
     def sentence_texts(self) -> list[str]:
         """The chunk's sentences, verbatim."""
         return [self.text[s:e] for s, e in self.sentences]
-
-
-def page_in_chunk(page_start: int | None, page_breaks: tuple[tuple[int, int], ...], offset: int) -> int | None:
-    """The page of a chunk's character, from the page it starts on and the page breaks inside it."""
-    page = page_start
-    for start, number in page_breaks:
-        if start <= offset:
-            page = number
-    return page

@@ -7,12 +7,12 @@ import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from knowledge.errors import PatientQAError
 from knowledge.settings import DEFAULT_MODEL
-
 
 RECENT_QUERIES = 64  # one chat turn embeds its question once for triage and once for retrieval
 
@@ -53,7 +53,7 @@ class Embedder:
     def __init__(self, model_name: str = DEFAULT_MODEL, threads: int = 1) -> None:
         self.model_name = model_name
         self.threads = threads
-        self._model = None
+        self._model: Any = None  # a SentenceTransformer once loaded
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._recent_lock = threading.Lock()
 

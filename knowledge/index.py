@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.chunking import chunk_document, embedding_prefix
-from knowledge.documents import Chunk, Document, page_in_chunk
+from knowledge.documents import Chunk, Document, page_at
 from knowledge.errors import PatientQAError
 from knowledge.lexical import LexicalIndex
 from knowledge.loaders import LoadError, load_document
@@ -53,7 +53,7 @@ class BuildLockedError(IndexError_):
 class NothingIndexedError(IndexError_):
     """Every input was skipped: there is nothing to index."""
 
-    def __init__(self, message: str, report: "BuildReport") -> None:
+    def __init__(self, message: str, report: BuildReport) -> None:
         super().__init__(message)
         self.report = report
 
@@ -109,7 +109,7 @@ class StoredChunk:
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page of the character at `offset`, so a quote cites the page it is on."""
-        return page_in_chunk(self.page_start, self.page_breaks, offset)
+        return page_at(offset, self.page_breaks, self.page_start)
 
     @property
     def section(self) -> str:
@@ -252,12 +252,12 @@ def _embed_entries(entries: list[_DocEntry], embedder, batch_size: int, progress
         entry.sentence_vectors = [matrix[[sentence_row[t] for t in chunk.sentence_texts()]] for chunk in entry.chunks]
 
 
-def _compatible_old_index(index_dir: Path, settings: Settings) -> "KnowledgeIndex | None":
+def _compatible_old_index(index_dir: Path, settings: Settings) -> KnowledgeIndex | None:
     """The existing index, if its vectors can be reused for this build (same model and chunking)."""
     if not (index_dir / MANIFEST).exists():
         return None
     try:
-        old = KnowledgeIndex.load(index_dir, model=settings.model)
+        old = KnowledgeIndex.load(index_dir, model=settings.index.model)
     except IndexError_:
         return None
     if old.manifest.get("chunking") != _chunking_params(settings):
@@ -267,9 +267,9 @@ def _compatible_old_index(index_dir: Path, settings: Settings) -> "KnowledgeInde
 
 def _chunking_params(settings: Settings) -> dict:
     return {
-        "target_words": settings.chunk_target_words,
-        "max_tokens": settings.chunk_max_tokens,
-        "overlap_sentences": settings.chunk_overlap_sentences,
+        "target_words": settings.index.chunk_target_words,
+        "max_tokens": settings.index.chunk_max_tokens,
+        "overlap_sentences": settings.index.chunk_overlap_sentences,
     }
 
 
@@ -279,16 +279,16 @@ def build_index(
     embedder=None,
     progress: bool = True,
 ) -> BuildReport:
-    """Index the files under `paths` into `settings.index_dir`, re-embedding only changed content.
+    """Index the files under `paths` into `settings.index.index_dir`, re-embedding only changed content.
 
     The index afterwards holds exactly the documents found under `paths`: files that disappeared leave it.
     """
     settings = settings or Settings.from_env()
-    index_dir = Path(settings.index_dir).expanduser()
+    index_dir = Path(settings.index.index_dir).expanduser()
     if index_dir.exists() and not index_dir.is_dir():
         _refuse_foreign_directory(index_dir)  # before the lock file is placed beside it
     _make_parent(index_dir)  # before embedding: an unwritable place must not cost an hour of work first
-    with build_lock(index_dir, settings.build_lock_wait_seconds):
+    with build_lock(index_dir, settings.limits.build_lock_wait_seconds):
         return _build_locked(paths, settings, index_dir, embedder, progress)
 
 
@@ -299,12 +299,12 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
     _recover_interrupted_swap(index_dir)  # else the previous index is neither reused nor ever cleaned up
     _remove_leftovers(index_dir)
     _refuse_foreign_directory(index_dir)
-    files, skipped = collect_files([Path(p) for p in (paths or [settings.articles])])
+    files, skipped = collect_files([Path(p) for p in (paths or [settings.index.articles])])
 
     if embedder is None:
         from knowledge.embedding import shared_embedder
 
-        embedder = shared_embedder(settings.model, settings.threads)
+        embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
 
     old = _compatible_old_index(index_dir, settings)
     old_files: dict[str, str] = (old.manifest.get("files", {}) if old else
@@ -319,8 +319,8 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
         iterator = tqdm(files, desc="reading", unit="file", leave=False)
     for path in iterator:
         try:
-            doc = load_document(path, max_bytes=int(settings.max_file_mb * 1_000_000),
-                                html_min_words=settings.html_min_words)
+            doc = load_document(path, max_bytes=int(settings.limits.max_file_mb * 1_000_000),
+                                html_min_words=settings.limits.html_min_words)
         except LoadError as err:
             skipped.append(SkippedFile(str(path), str(err)))
             continue
@@ -345,7 +345,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
     new_entries: list[_DocEntry] = []
     for entry in loaded.values():
         if old is not None and entry.doc_id in old.doc_chunk_ids:
-            if len(old.doc_chunk_ids[entry.doc_id]) > settings.max_chunks_per_document:
+            if len(old.doc_chunk_ids[entry.doc_id]) > settings.limits.max_chunks_per_document:
                 skipped.append(_too_many_chunks(entry, len(old.doc_chunk_ids[entry.doc_id]), settings))
                 continue
             chunk_ids = old.doc_chunk_ids[entry.doc_id]
@@ -359,13 +359,13 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
             continue
         entry.chunks = chunk_document(
             entry.doc, entry.doc_id, embedder.count_tokens,
-            settings.chunk_target_words, min(settings.chunk_max_tokens, embedder.max_tokens),
-            settings.chunk_overlap_sentences,
+            settings.index.chunk_target_words, min(settings.index.chunk_max_tokens, embedder.max_tokens),
+            settings.index.chunk_overlap_sentences,
         )
         if not entry.chunks:
             skipped.append(SkippedFile(entry.paths[0], "no sentences found in the text"))
             continue
-        if len(entry.chunks) > settings.max_chunks_per_document:
+        if len(entry.chunks) > settings.limits.max_chunks_per_document:
             # Skipped before embedding, the step that would take hours for such a document.
             skipped.append(_too_many_chunks(entry, len(entry.chunks), settings))
             entry.chunks = []
@@ -378,13 +378,15 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
         report = _report(loaded, file_ids, old_files, skipped, 0, 0, started, index_dir, 0)
         raise NothingIndexedError("nothing could be indexed: no sentences found in any file", report)
 
-    _embed_entries(new_entries, embedder, settings.batch_size, progress)
+    _embed_entries(new_entries, embedder, settings.index.batch_size, progress)
 
     tmp = _make_parent(index_dir, building=True)
     try:
         sentences = _write_store(tmp, entries)
         all_ids = np.asarray([cid for e in entries for cid in e.chunk_ids], dtype=np.int64)
-        all_vectors = np.vstack([e.chunk_vectors for e in entries])
+        all_vectors = np.vstack([e.chunk_vectors for e in entries if e.chunk_vectors is not None])
+        if len(all_vectors) != len(all_ids):  # every entry was embedded or reused above; a gap is a bug
+            raise RuntimeError(f"{len(all_ids)} chunks but {len(all_vectors)} vectors; the build is not saved")
         save_vector_index(build_vector_index(all_vectors, all_ids), tmp / "chunks.faiss")
         lexical_texts = [
             embedding_prefix(e.doc.title, c.heading_path) + c.text for e in entries for c in e.chunks
@@ -395,11 +397,11 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
                          len(new_entries))
         manifest = {
             "format_version": FORMAT_VERSION,
-            "model": settings.model,
+            "model": settings.index.model,
             "dimension": int(all_vectors.shape[1]),
             "normalized": True,
             "chunking": _chunking_params(settings),
-            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "build_seconds": report.seconds,
             "counts": {"documents": len(entries), "chunks": chunk_count, "sentences": sentences},
             "next_chunk_id": next_id,
@@ -421,7 +423,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
 
 def _too_many_chunks(entry: _DocEntry, count: int, settings: Settings) -> SkippedFile:
     """The skip of a document longer than the passage limit, with the setting that changes it."""
-    return SkippedFile(entry.paths[0], f"too long: {count} passages, the limit is {settings.max_chunks_per_document} "
+    return SkippedFile(entry.paths[0], f"too long: {count} passages, the limit is {settings.limits.max_chunks_per_document} "
                                        "(PATIENT_QA_MAX_CHUNKS_PER_DOCUMENT); split the file or raise the limit")
 
 
@@ -616,7 +618,7 @@ class KnowledgeIndex:
         return str(self.manifest["model"])
 
     @classmethod
-    def load(cls, directory: Path, model: str | None = None, dimension: int | None = None) -> "KnowledgeIndex":
+    def load(cls, directory: Path, model: str | None = None, dimension: int | None = None) -> KnowledgeIndex:
         """Load an index; a different model, dimension or format is an `IndexMismatchError` that says how to rebuild."""
         directory = Path(directory).expanduser()
         _recover_for_reader(directory)
@@ -703,7 +705,8 @@ class KnowledgeIndex:
 def _check_consistent(directory: Path, manifest: dict, vectors, sentence_matrix: np.ndarray,
                       chunks: dict[int, StoredChunk]) -> None:
     """The store, the vectors and the manifest must describe the same chunks, or a search finds ids with no text."""
-    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    counts = manifest.get("counts")
+    counts = counts if isinstance(counts, dict) else {}
     expected = counts.get("chunks", vectors.ntotal)
     problem = ""
     if len(chunks) != vectors.ntotal or len(chunks) != expected:

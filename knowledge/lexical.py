@@ -61,7 +61,7 @@ class LexicalIndex:
         return frozenset(self._idf or ())
 
     @classmethod
-    def build(cls, texts: list[str], ids: list[int]) -> "LexicalIndex":
+    def build(cls, texts: list[str], ids: list[int]) -> LexicalIndex:
         """Index texts (title and headings included by the caller) under their chunk ids."""
         import bm25s
 
@@ -77,7 +77,7 @@ class LexicalIndex:
         np.save(directory / "ids.npy", self.ids, allow_pickle=False)
 
     @classmethod
-    def load(cls, directory: Path) -> "LexicalIndex":
+    def load(cls, directory: Path) -> LexicalIndex:
         """Load what `save` wrote."""
         import bm25s
 

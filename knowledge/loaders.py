@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from knowledge.documents import Document, Section
+from knowledge.text import squash_whitespace
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
@@ -270,9 +271,9 @@ def load_pdf(path: Path, max_text_bytes: int | None = None) -> Document:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             try:
-                unlocked = reader.decrypt("")
+                unlocked = bool(reader.decrypt(""))
             except Exception:  # noqa: BLE001 - pypdf raises several types for unsupported crypto
-                unlocked = 0
+                unlocked = False
             if not unlocked:
                 raise LoadError("encrypted PDF (password protected); save an unprotected copy and rebuild")
         raw_pages = _extract_pages(reader, path, max_text_bytes)
@@ -347,7 +348,7 @@ def _first_line_title(raw_pages: list[str]) -> str:
     """A PDF's first line when it reads like a title (a few words, not a page number or a sentence)."""
     for page in raw_pages[:1]:
         for line in page.split("\n"):
-            line = " ".join(unicodedata.normalize("NFKC", line).split())
+            line = squash_whitespace(unicodedata.normalize("NFKC", line))
             if not line:
                 continue
             words = line.split()

@@ -16,6 +16,7 @@ def new_vector_index(dimension: int, size: int):
     """IndexIDMap2(IndexFlatIP) for our sizes; HNSW (ids kept by the map) from APPROXIMATE_FROM chunks."""
     import faiss
 
+    inner: faiss.Index
     if size >= APPROXIMATE_FROM:
         inner = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = 80

@@ -1,40 +1,51 @@
-"""Choose the sentences that answer best and quote them verbatim, or abstain when the evidence is weak."""
+"""Choose the sentences that answer best and quote them verbatim, or abstain when the evidence is weak.
+
+`compose` runs named steps: score every sentence, keep one copy of each, choose the best few, widen them to the
+neighbours they need, cut the quotes, drop overlaps, and measure the confidence `qa.decide` judges.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
+from knowledge.index import StoredChunk
 from knowledge.lexical import tokenize
-from qa.render import display_path
+from knowledge.settings import AnswerSettings
+from knowledge.text import squash_whitespace
 from qa.retrieval import RetrievalResult, RetrievedChunk
 from qa.types import Quote
 
-MAX_QUOTES = 4
-MAX_ARTICLES = 3
-MAX_LIST_ITEMS = 6
-MIN_QUESTION_SIMILARITY = 0.33
-GENERIC_SHARE = 0.15  # a word in more than this share of chunks says little about the topic
-SAME_POINT = 0.94  # cosine above which two sentences make the same point
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
 
 
-@dataclass(frozen=True)
-class Weights:
-    """How a sentence's score is made; tuned on the dev gold set (see eval/)."""
+class Idf(Protocol):
+    def idf(self, token: str) -> float: ...
 
-    sentence: float = 0.40
-    chunk: float = 0.15
-    overlap: float = 0.10
-    rank: float = 0.05
-    neighbour: float = 0.20  # also quote the next sentence when it scores within this of the best
-    heading: float = 0.06  # bonus by how much of the question the sentence's section heading shares
-    answer_type: float = 0.06  # bonus when a sentence has the kind of answer asked for (a duration, a number)
-    intro: float = 0.06  # penalty for text before a document's first heading: summaries, rarely the answer
-    margin: float = 0.15  # keep further sentences scoring within this of the best
+
+class AnswerStore(Protocol):
+    """What composing an answer reads from the index: a `KnowledgeIndex`, or a small fake in tests."""
+
+    @property
+    def lexical(self) -> Idf: ...
+
+    @property
+    def chunks(self) -> dict[int, StoredChunk]: ...
+
+    @property
+    def section_starts(self) -> set[int]: ...
+
+    @property
+    def docs_with_headings(self) -> set[str]: ...
+
+    def sentence_vectors(self, chunk: StoredChunk) -> np.ndarray: ...
+
+    def document_chunks(self, doc_id: str) -> list[StoredChunk]: ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,11 @@ class Candidate:
     index: int  # sentence number within the chunk
     score: float
     cosine: float
+
+    @property
+    def text(self) -> str:
+        """The sentence, whitespace squashed: two copies of a sentence in overlapping chunks compare equal."""
+        return squash_whitespace(self.hit.chunk.sentence_texts()[self.index])
 
 
 @dataclass(frozen=True)
@@ -96,8 +112,10 @@ def _is_quotable(text: str, heading_path: tuple[str, ...], wants_questions: bool
     return not stripped.endswith("?") and not any(QUESTIONS_SECTION.match(h) for h in heading_path)
 
 
-def score_sentences(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> list[Candidate]:
+def score_sentences(result: RetrievalResult, index: AnswerStore, query: str,
+                    settings: AnswerSettings = AnswerSettings()) -> list[Candidate]:
     """Score every quotable sentence of the retrieved chunks against the question."""
+    weights = settings.weights
     q_tokens = set(tokenize(result.query or query))
     x_tokens = set(tokenize(" ".join(result.expansions))) - q_tokens
     idf = index.lexical.idf
@@ -134,89 +152,129 @@ def score_sentences(result: RetrievalResult, index, query: str, weights: Weights
     return candidates
 
 
-def compose(result: RetrievalResult, index, query: str, weights: Weights = Weights()) -> Composition:
+def compose(result: RetrievalResult, index: AnswerStore, query: str,
+            settings: AnswerSettings = AnswerSettings()) -> Composition:
     """Pick 1-4 best sentences (runs of neighbours kept together) from at most 3 articles, in document order."""
-    candidates = sorted(score_sentences(result, index, query, weights), key=lambda c: c.score, reverse=True)
+    candidates = sorted(score_sentences(result, index, query, settings), key=lambda c: c.score, reverse=True)
     if not candidates:
         return Composition((), 0.0)
+    chosen, articles = choose_sentences(candidates, best_copies(candidates), index, settings)
+    spans = widen_to_neighbours(chosen, candidates, index, settings)
+    quotes = dedupe_overlaps(cut_quotes(spans, articles))
+    return Composition(quotes, confidence(candidates[0], settings),
+                       shares_informative_words(quotes, result, index, query, settings))
+
+
+def confidence(best: Candidate, settings: AnswerSettings = AnswerSettings()) -> float:
+    """How strongly the best sentence answers: a blend of its own cosine and its chunk's (see `qa.decide`)."""
+    share = settings.confidence_sentence_share
+    return share * best.cosine + (1 - share) * best.hit.dense
+
+
+def best_copies(candidates: Sequence[Candidate]) -> dict[str, Candidate]:
+    """One candidate per sentence text: overlapping chunks hold a sentence twice; prefer the copy with its next one."""
+    copies: dict[str, Candidate] = {}
+    for cand in candidates:
+        known = copies.get(cand.text)
+        if known is None or (not _has_next(known) and len(known.hit.chunk.sentences) > 0 and _has_next(cand)):
+            copies[cand.text] = cand
+    return copies
+
+
+def _has_next(cand: Candidate) -> bool:
+    return cand.index + 1 < len(cand.hit.chunk.sentences)
+
+
+def choose_sentences(candidates: Sequence[Candidate], copies: dict[str, Candidate], index: AnswerStore,
+                     settings: AnswerSettings = AnswerSettings()) -> tuple[list[Candidate], list[str]]:
+    """The best sentences within the margin of the best, at most `max_quotes` from `max_articles` articles, each
+    making a point not already made; with the articles (doc ids) in the order they were first chosen."""
     best = candidates[0].score
     chosen: list[Candidate] = []
     articles: list[str] = []
     seen_text: set[str] = set()
     chosen_vectors: list[np.ndarray] = []
-    # Overlapping chunks hold the same sentence twice; prefer the copy that has the next sentence too.
-    occurrences: dict[str, Candidate] = {}
     for cand in candidates:
-        key = " ".join(cand.hit.chunk.sentence_texts()[cand.index].split())
-        known = occurrences.get(key)
-        if known is None or (known.index + 1 >= len(known.hit.chunk.sentences) > 0 and cand.index + 1 < len(cand.hit.chunk.sentences)):
-            occurrences[key] = cand
-    for cand in candidates:
-        if len(chosen) >= MAX_QUOTES or cand.score < best - weights.margin:
+        if len(chosen) >= settings.max_quotes or cand.score < best - settings.weights.margin:
             break
-        cand = occurrences[" ".join(cand.hit.chunk.sentence_texts()[cand.index].split())]
+        cand = copies[cand.text]
         doc = cand.hit.chunk.doc_id
-        text = " ".join(cand.hit.chunk.sentence_texts()[cand.index].split())
-        if text in seen_text:
+        if cand.text in seen_text:
             continue
-        if doc not in articles and len(articles) >= MAX_ARTICLES:
+        if doc not in articles and len(articles) >= settings.max_articles:
             continue
         vector = index.sentence_vectors(cand.hit.chunk)[cand.index]
-        if any(float(vector @ v) >= SAME_POINT for v in chosen_vectors):
+        if any(float(vector @ v) >= settings.same_point for v in chosen_vectors):
             continue  # "stay about 2 weeks" said again by another article adds nothing
-        seen_text.add(text)
+        seen_text.add(cand.text)
         chosen.append(cand)
         chosen_vectors.append(vector)
         if doc not in articles:
             articles.append(doc)
+    return chosen, articles
 
-    # Group by chunk; widen a sentence to the neighbours it needs to make sense or that also answer.
+
+@dataclass
+class Span:
+    """The sentences quoted from one chunk, and the score of the first one chosen there."""
+
+    hit: RetrievedChunk
+    indices: set[int]
+    score: float
+
+
+def widen_to_neighbours(chosen: Sequence[Candidate], candidates: Sequence[Candidate], index: AnswerStore,
+                        settings: AnswerSettings = AnswerSettings()) -> dict[int, Span]:
+    """Group the chosen sentences by chunk, each widened to the neighbours it needs to make sense or that also answer."""
+    best = candidates[0].score
     scores = {(c.hit.chunk.chunk_id, c.index): c.score for c in candidates}
-    spans: dict[int, tuple[RetrievedChunk, set[int], float]] = {}
+    spans: dict[int, Span] = {}
     for cand in chosen:
         hit, idx = cand.hit, cand.index
+        cid = hit.chunk.chunk_id
         texts = hit.chunk.sentence_texts()
-        entry = spans.setdefault(hit.chunk.chunk_id, (hit, set(), cand.score))
-        entry[1].add(idx)
-        if idx > 0 and _LEADING_REFERENCE.match(texts[idx]) and (hit.chunk.chunk_id, idx - 1) in scores:
-            entry[1].add(idx - 1)
+        span = spans.setdefault(cid, Span(hit, set(), cand.score))
+        span.indices.add(idx)
+        if idx > 0 and _LEADING_REFERENCE.match(texts[idx]) and (cid, idx - 1) in scores:
+            span.indices.add(idx - 1)  # "It lasts a week" needs the sentence saying what "it" is
         if texts[idx].rstrip().endswith(":"):  # "Symptoms can include:" needs the list that follows
-            entry[1].update(range(idx + 1, min(len(texts), idx + 1 + MAX_LIST_ITEMS)))
-        elif idx + 1 < len(texts) and (hit.chunk.chunk_id, idx + 1) in scores and (
-            scores[(hit.chunk.chunk_id, idx + 1)] >= best - weights.neighbour
-            or (cand is chosen[0] and idx == 0 and hit.chunk.chunk_id in index.section_starts)
+            span.indices.update(range(idx + 1, min(len(texts), idx + 1 + settings.max_list_items)))
+        elif idx + 1 < len(texts) and (cid, idx + 1) in scores and (
+            scores[(cid, idx + 1)] >= best - settings.weights.neighbour
+            or (cand is chosen[0] and idx == 0 and cid in index.section_starts)
         ):
             # The best sentence opening a section usually needs its second sentence: articles answer
             # a heading's question in its first two sentences.
-            entry[1].add(idx + 1)
+            span.indices.add(idx + 1)
+    return spans
 
+
+def cut_quotes(spans: dict[int, Span], articles: Sequence[str]) -> list[Quote]:
+    """Quotes by article (first chosen first), chunks in document order, adjacent sentences as one verbatim span."""
     quotes: list[Quote] = []
     for article in articles:
-        hits = sorted((v for v in spans.values() if v[0].chunk.doc_id == article), key=lambda v: v[0].chunk.position)
-        for hit, indices, score in hits:
-            chunk = hit.chunk
-            for run in _runs(sorted(indices)):
+        for span in sorted((s for s in spans.values() if s.hit.chunk.doc_id == article),
+                           key=lambda s: s.hit.chunk.position):
+            chunk = span.hit.chunk
+            for run in _runs(sorted(span.indices)):
                 start, end = chunk.sentences[run[0]][0], chunk.sentences[run[-1]][1]
-                text = chunk.text[start:end]
-                assert text in chunk.text  # quotes are verbatim spans of the stored chunk, by construction
                 quotes.append(Quote(
-                    text=text, article=chunk.article, title=chunk.title, section=chunk.section, url=chunk.url,
-                    source_path=display_path(chunk.source_path), score=round(score, 4), page=chunk.page_at(start),
-                    chunk_id=chunk.chunk_id, context=chunk.text,
+                    text=chunk.text[start:end], article=chunk.article, title=chunk.title, section=chunk.section,
+                    url=chunk.url, source_path=chunk.source_path, score=round(span.score, 4),
+                    page=chunk.page_at(start), chunk_id=chunk.chunk_id, context=chunk.text,
                 ))
-    top_hit = candidates[0].hit
-    confidence = 0.5 * candidates[0].cosine + 0.5 * top_hit.dense
-    kept = tuple(_dedupe_overlaps(quotes))
-    return Composition(kept, confidence, _shares_informative_words(kept, result, index, query))
+    return quotes
 
 
-def _shares_informative_words(quotes: tuple[Quote, ...], result: RetrievalResult, index, query: str) -> bool:
+def shares_informative_words(quotes: Sequence[Quote], result: RetrievalResult, index: AnswerStore, query: str,
+                             settings: AnswerSettings = AnswerSettings()) -> bool:
     """Whether any quote contains a word of the question that is not everywhere in the corpus.
 
     Quotes that share no such word ("lose", "hair") with the question are usually about something else.
     """
     n = max(1, len(index.chunks))
-    generic = float(np.log(1.0 + (n - GENERIC_SHARE * n + 0.5) / (GENERIC_SHARE * n + 0.5)))
+    share = settings.generic_share
+    generic = float(np.log(1.0 + (n - share * n + 0.5) / (share * n + 0.5)))
     asked = set(tokenize(f"{result.query or query} {' '.join(result.expansions)}"))
     informative = {t for t in asked if index.lexical.idf(t) > generic}
     quoted: set[str] = set()
@@ -225,7 +283,7 @@ def _shares_informative_words(quotes: tuple[Quote, ...], result: RetrievalResult
     return not informative or bool(informative & quoted)
 
 
-def _runs(indices: list[int]) -> list[list[int]]:
+def _runs(indices: Iterable[int]) -> list[list[int]]:
     """[1, 2, 4] -> [[1, 2], [4]]: adjacent sentences are quoted as one passage."""
     runs: list[list[int]] = []
     for i in indices:
@@ -236,19 +294,20 @@ def _runs(indices: list[int]) -> list[list[int]]:
     return runs
 
 
-def _dedupe_overlaps(quotes: list[Quote]) -> list[Quote]:
-    """Overlapping chunks can yield the same sentence twice; keep the first."""
+def dedupe_overlaps(quotes: Sequence[Quote]) -> tuple[Quote, ...]:
+    """Overlapping chunks can yield the same passage twice, or one inside another; keep the first, or the longer."""
     kept: list[Quote] = []
     for quote in quotes:
-        norm = " ".join(quote.text.split())
-        if any(norm in " ".join(k.text.split()) for k in kept if k.article == quote.article):
+        norm = squash_whitespace(quote.text)
+        if any(norm in squash_whitespace(k.text) for k in kept if k.article == quote.article):
             continue
-        kept = [k for k in kept if not (k.article == quote.article and " ".join(k.text.split()) in norm)]
+        kept = [k for k in kept if not (k.article == quote.article and squash_whitespace(k.text) in norm)]
         kept.append(quote)
-    return kept
+    return tuple(kept)
 
 
-def suggested_questions(index, result: RetrievalResult, articles: list[str], limit: int = 3) -> list[str]:
+def suggested_questions(index: AnswerStore, result: RetrievalResult, articles: Sequence[str],
+                        settings: AnswerSettings = AnswerSettings()) -> list[str]:
     """Questions for the care team from the quoted articles' 'Questions to ask' sections, closest first."""
     pool: list[tuple[float, str]] = []
     doc_ids = []
@@ -260,15 +319,16 @@ def suggested_questions(index, result: RetrievalResult, articles: list[str], lim
             if not any(QUESTIONS_SECTION.match(h) for h in chunk.heading_path):
                 continue
             vectors = index.sentence_vectors(chunk)
-            for text, vec in zip(chunk.sentence_texts(), vectors):
+            for text, vec in zip(chunk.sentence_texts(), vectors, strict=False):
                 if text.strip().endswith("?"):
-                    pool.append((float(np.dot(vec, result.query_vector)), " ".join(text.split())))
-    pool = [p for p in pool if p[0] >= MIN_QUESTION_SIMILARITY]  # an off-topic suggestion is worse than none
+                    pool.append((float(np.dot(vec, result.query_vector)), squash_whitespace(text)))
+    # An off-topic suggestion is worse than none.
+    pool = [p for p in pool if p[0] >= settings.min_question_similarity]
     pool.sort(key=lambda p: p[0], reverse=True)
     seen: list[str] = []
     for _, text in pool:
         if text not in seen:
             seen.append(text)
-        if len(seen) >= limit:
+        if len(seen) >= settings.suggestions:
             break
     return seen

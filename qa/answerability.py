@@ -77,7 +77,7 @@ class LibraryWords:
         if all(self._stem_known(s) for s in stems) or self._is_glossary_name(word):
             return True
         fixed = self._correct(word)
-        return bool(fixed) and all(self._stem_known(s) for s in tokenize(fixed))
+        return fixed is not None and all(self._stem_known(s) for s in tokenize(fixed))
 
 
 def everyday(word: str, everyday_zipf: float) -> bool:

@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from knowledge.glossary import load_glossary
 from knowledge.index import KnowledgeIndex
 from knowledge.settings import Settings
 from qa import safety
-from qa.answer import Weights, compose, suggested_questions
+from qa.answer import compose, suggested_questions
 from qa.conversation import focus_question, rewrite_query, user_turns
+from qa.decide import Outcome, decide, needs_evidence
 from qa.render import EMPTY_MESSAGE, readable_text, render_answer
 from qa.retrieval import Retriever
 from qa.types import Answer
 
-MAX_QUESTION_CHARS = 2000
-# Calibrated on eval/gold/default.jsonl (in-scope vs out-of-scope questions); see eval/ and the README.
-DEFAULT_ABSTAIN_THRESHOLD = 0.30
-DEFAULT_SCOPE_THRESHOLD = 0.40
-# Quotes sharing no informative word with the question need stronger evidence (calibrated like the above:
-# every in-scope gold answer without shared words scored >= 0.475; uncovered topics 0.35-0.45).
-NO_SHARED_WORDS_THRESHOLD = 0.46
 EMERGENCY_QUERY = "when to call the care team's 24-hour number right away or 911"
-EMERGENCY_QUESTIONS = (
-    "What number do I call at night or on weekends, and what should I have ready when I call?",
-    "Which symptoms mean I should call 911 instead of the treatment center?",
-)
 GENERIC_QUESTIONS = (
     "How does this apply to my situation?",
     "What should I watch for at home, and who do I call if it happens?",
 )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Everything an answer is made from, gathered as `ask` goes; `Assistant._finish` turns it into the Answer."""
+
+    question: str
+    outcome: Outcome
+    started: float  # perf_counter when the question arrived
+    timings: dict[str, float] = field(default_factory=dict)
+    suggested: tuple[str, ...] = ()
+    note: str = ""  # e.g. the question was cut to its first characters
+    query: str = ""
+    id: str | None = None
 
 
 def embedder_matches(index_model: str, triage_model: str) -> bool:
@@ -51,27 +56,24 @@ class Assistant:
     """Answers questions with verbatim quotes from the index; load once, ask many times (thread-safe reads)."""
 
     def __init__(self, settings: Settings | None = None, index: KnowledgeIndex | None = None, embedder=None,
-                 mode: str = "hybrid", weights: Weights = Weights()) -> None:
+                 mode: str | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        self.index = index or KnowledgeIndex.load(self.settings.index_dir)
+        self.index = index or KnowledgeIndex.load(self.settings.index.index_dir)
         if embedder is None:
             from knowledge.embedding import shared_embedder
 
-            embedder = shared_embedder(self.index.model, self.settings.threads)
+            embedder = shared_embedder(self.index.model, self.settings.retrieval.threads)
         self.embedder = embedder
-        self.glossary = load_glossary(self.settings.glossary) if self.settings.glossary.exists() else None
-        self.retriever = Retriever(self.index, embedder, self.glossary, mode=mode)
-        self.weights = weights
+        self.glossary = load_glossary(self.settings.index.glossary) if self.settings.index.glossary.exists() else None
+        self.retriever = Retriever(self.index, embedder, self.glossary, self.settings.retrieval, mode=mode)
         from knowledge.embedding import shared_embedder
         from qa.triage_model import load_model
 
-        model_path = self.settings.triage_model
+        model_path = self.settings.triage.triage_model
         self.triage_model = load_model(model_path, model_path.with_suffix(".json"))
         # The triage model reads MiniLM vectors; with another index model it gets its own (rare) embedder.
         same = embedder_matches(self.index.model, self.triage_model.embedding_model)
         self.triage_embedder = embedder if same else shared_embedder(self.triage_model.embedding_model, 1)
-        self.abstain_threshold = self.settings.abstain_threshold or DEFAULT_ABSTAIN_THRESHOLD
-        self.scope_threshold = DEFAULT_SCOPE_THRESHOLD
 
     def check_model(self) -> None:
         """Load the embedding model now and check it fits the index, so a bad model fails at start, not mid-batch."""
@@ -94,72 +96,59 @@ class Assistant:
         return [m.name for m in self.glossary.find(text)] if self.glossary else []
 
     def ask(self, question: str, history: Sequence = (), id: str | None = None) -> Answer:
-        """Triage, retrieve, compose and render one answer."""
+        """Triage, retrieve, compose, decide and render one answer."""
         started = time.perf_counter()
         question = readable_text(question or "").strip()
         if not question or safety.is_small_talk(question):
             return empty_answer(question, id)
         note = ""
-        if len(question) > MAX_QUESTION_CHARS:
-            question = question[:MAX_QUESTION_CHARS]
-            note = f"Your question was long, so I answered its first {MAX_QUESTION_CHARS:,} characters."
+        limit = self.settings.limits.max_question_chars
+        if len(question) > limit:
+            question = question[:limit]
+            note = f"Your question was long, so I answered its first {limit:,} characters."
         turns = [readable_text(turn) for turn in user_turns(history)]
 
         t0 = time.perf_counter()
-        decision = safety.triage(question, turns, self.glossary, embed=self.triage_embedder.encode_query,
-                                 model=self.triage_model)
+        triage = safety.triage(question, turns, self.glossary, embed=self.triage_embedder.encode_query,
+                               model=self.triage_model, settings=self.settings.triage)
         t1 = time.perf_counter()
         timings = {"triage": (t1 - t0) * 1000}
+        if not needs_evidence(triage):
+            if triage.self_harm:
+                timings["compose"] = 0.0
+            outcome = decide(triage, None, self.settings.answer)
+            return self._finish(Draft(question, outcome, started, timings, note=note, id=id))
 
-        if decision.self_harm:
-            # A crisis gets the crisis message alone: no article quotes, nothing to read past it.
-            timings["compose"] = 0.0
-            return self._finish(question, "emergency", (), (), decision.notice, False, note, (), "", timings,
-                                started, id, self_harm=True)
-        if decision.kind == "out_of_scope":
-            return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
-                                safety.SCOPE_EXAMPLES, "", timings, started, id)
-
-        query = rewrite_query(focus_question(question, self.concepts), turns, self.concepts)
-        if decision.kind == "emergency":
+        conversation = self.settings.conversation
+        query = rewrite_query(focus_question(question, self.concepts, conversation), turns, self.concepts,
+                              conversation)
+        if triage.kind == "emergency":
             # Someone with a symptom now needs what to do first: steer retrieval to when-to-call advice.
-            named = ", ".join(s.replace("_", " ") for s in decision.symptoms)
+            named = ", ".join(s.replace("_", " ") for s in triage.symptoms)
             query = f"{query} ({named + ': ' if named else ''}{EMERGENCY_QUERY})"
-        result = self.retriever.retrieve(query, k=8)
+        result = self.retriever.retrieve(query, k=self.settings.retrieval.chunks_considered)
         t2 = time.perf_counter()
         timings["retrieval"] = (t2 - t1) * 1000
-        composition = compose(result, self.index, query, self.weights)
-        kind = decision.kind
-        abstained = (
-            not composition.quotes
-            or composition.confidence < self.abstain_threshold
-            or (not composition.shares_words and composition.confidence < NO_SHARED_WORDS_THRESHOLD)
-        )
-        if kind == "general" and not decision.in_scope and composition.confidence < self.scope_threshold:
-            timings["compose"] = (time.perf_counter() - t2) * 1000
-            return self._finish(question, "out_of_scope", (), (), safety.OUT_OF_SCOPE_MESSAGE, False, note,
-                                safety.SCOPE_EXAMPLES, query, timings, started, id)
-        quotes = () if abstained and kind == "general" else composition.quotes
-        if kind in ("emergency", "defer") and abstained:
-            quotes = ()
-        articles = list(dict.fromkeys(q.article for q in quotes))
-        suggested = tuple(suggested_questions(self.index, result, articles)) if quotes else ()
-        if kind == "emergency":
-            suggested = EMERGENCY_QUESTIONS
-        elif quotes and not suggested:
-            suggested = GENERIC_QUESTIONS
-        notice = decision.notice
+        composition = compose(result, self.index, query, self.settings.answer)
+        outcome = decide(triage, composition, self.settings.answer)
+        suggested = outcome.fixed_questions
+        if outcome.quotes and not suggested:
+            articles = list(dict.fromkeys(q.article for q in outcome.quotes))
+            suggested = tuple(suggested_questions(self.index, result, articles, self.settings.answer))
+            suggested = suggested or GENERIC_QUESTIONS
         timings["compose"] = (time.perf_counter() - t2) * 1000
-        return self._finish(question, kind, quotes, suggested, notice, abstained and not quotes, note, (), query,
-                            timings, started, id)
+        return self._finish(Draft(question, outcome, started, timings, suggested, note, query, id))
 
-    def _finish(self, question, kind, quotes, suggested, notice, abstained, note, examples, query, timings,
-                started, id, self_harm: bool = False) -> Answer:
-        markdown = render_answer(tuple(quotes), tuple(suggested), notice, abstained and kind == "general", note,
-                                 tuple(examples))
-        timings["total"] = (time.perf_counter() - started) * 1000
+    @staticmethod
+    def _finish(draft: Draft) -> Answer:
+        """The Answer for a draft: its Markdown rendered from the outcome, the total time taken."""
+        outcome = draft.outcome
+        markdown = render_answer(outcome.quotes, draft.suggested, outcome.notice, outcome.says_not_covered,
+                                 draft.note, outcome.examples)
+        timings = {**draft.timings, "total": (time.perf_counter() - draft.started) * 1000}
         return Answer(
-            question=question, triage=kind, abstained=abstained or (kind == "out_of_scope"), quotes=tuple(quotes),
-            suggested_questions=tuple(suggested), markdown=markdown, notice=notice, query=query,
-            timings_ms={k: round(v, 2) for k, v in timings.items()}, id=id, self_harm=self_harm,
+            question=draft.question, triage=outcome.kind, abstained=outcome.abstained, quotes=outcome.quotes,
+            suggested_questions=draft.suggested, markdown=markdown, notice=outcome.notice, query=draft.query,
+            timings_ms={k: round(v, 2) for k, v in timings.items()}, id=draft.id, self_harm=outcome.self_harm,
+            note=draft.note, examples=outcome.examples,
         )

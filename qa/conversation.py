@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from knowledge.settings import ConversationSettings
+
 _CONNECTOR = re.compile(r"^\s*(and|also|so|but|then|what about|how about|what if|same for|and what about|ok and|okay and|what else)\b", re.I)
 _ANAPHORA = re.compile(r"\b(it|its|it's|that|this|they|them|their|those|these|there|one|he|she|him|her)\b", re.I)
 _TOPIC = re.compile(
@@ -12,8 +14,6 @@ _TOPIC = re.compile(
     r"infusion|chemo\w*|apheresis|leukapheresis|ivig|transplant|bispecific|tocilizumab|steroids?)\b",
     re.I,
 )
-MAX_FOLLOWUP_WORDS = 12
-SHORT_WITH_POINTER = 8
 
 
 def user_turns(history: Sequence) -> list[str]:
@@ -33,16 +33,16 @@ def user_turns(history: Sequence) -> list[str]:
     return [t.strip() for t in turns if t and t.strip()]
 
 
-def is_followup(question: str, names_concept: bool) -> bool:
+def is_followup(question: str, names_concept: bool, settings: ConversationSettings = ConversationSettings()) -> bool:
     """Short questions that lean on an earlier one: a leading 'and/what about', or a pronoun and no topic."""
     words = question.split()
-    if _CONNECTOR.match(question) and len(words) <= MAX_FOLLOWUP_WORDS + 4:
+    if _CONNECTOR.match(question) and len(words) <= settings.followup_max_words + 4:
         return True
-    if len(words) > MAX_FOLLOWUP_WORDS:
+    if len(words) > settings.followup_max_words:
         return False
     has_topic = names_concept or bool(_TOPIC.search(question))
     if _ANAPHORA.search(question):  # "why does CAR-T cause it?" still points back
-        return not has_topic or len(words) <= SHORT_WITH_POINTER
+        return not has_topic or len(words) <= settings.followup_pointer_max_words
     return not has_topic and len(words) <= 4
 
 
@@ -71,7 +71,8 @@ def _swap_last_concept(earlier: str, replacement: str, concepts) -> str | None:
     return f"{earlier[:start]}{replacement}{earlier[end:]}"
 
 
-def rewrite_query(question: str, history: Sequence, concepts=lambda text: []) -> str:
+def rewrite_query(question: str, history: Sequence, concepts=lambda text: [],
+                  settings: ConversationSettings = ConversationSettings()) -> str:
     """A self-contained query: the follow-up plus the subject of the conversation so far.
 
     Earlier turns are resolved first, so a chain of follow-ups keeps its subject.
@@ -81,13 +82,13 @@ def rewrite_query(question: str, history: Sequence, concepts=lambda text: []) ->
     """
     resolved: list[str] = []
     for turn in user_turns(history):
-        resolved.append(_rewrite_one(turn, resolved, concepts))
-    return _rewrite_one(question, resolved, concepts)
+        resolved.append(_rewrite_one(turn, resolved, concepts, settings))
+    return _rewrite_one(question, resolved, concepts, settings)
 
 
-def _rewrite_one(question: str, resolved: list[str], concepts) -> str:
+def _rewrite_one(question: str, resolved: list[str], concepts, settings: ConversationSettings) -> str:
     own = [*concepts(question), *(m.group(0) for m in _TOPIC.finditer(question))]
-    if not resolved or not is_followup(question, bool(own)):
+    if not resolved or not is_followup(question, bool(own), settings):
         return question
     earlier = resolved[-1]
     if own and _CONNECTOR.match(question):  # "and for myeloma?" asks the earlier question about a new subject
@@ -99,16 +100,14 @@ def _rewrite_one(question: str, resolved: list[str], concepts) -> str:
 
 _SENTENCE_END = re.compile(r"(?<=[?.!])\s+|\n+")
 _ASKING = re.compile(r"\?|^\s*(what|how|why|when|where|who|which|is|are|can|could|does|do|will|would|should)\b", re.I)
-LONG_QUESTION_WORDS = 40
-
-
-def focus_question(question: str, concepts=lambda text: []) -> str:
+def focus_question(question: str, concepts=lambda text: [],
+                   settings: ConversationSettings = ConversationSettings()) -> str:
     """For a long personal story, the sentences that ask, plus the concepts named anywhere in it.
 
     Stories bury the question ("...he plays golf twice a week. How well does Breyanzi work?"); searching
     with every word of the story finds articles about golf and chemo history instead.
     """
-    if len(question.split()) <= LONG_QUESTION_WORDS:
+    if len(question.split()) <= settings.long_question_words:
         return question
     sentences = [s.strip() for s in _SENTENCE_END.split(question) if s and s.strip()]
     asking = [i for i, s in enumerate(sentences) if _ASKING.search(s)]

@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+from knowledge.text import is_web_url, squash_whitespace
 from qa.types import DISCLAIMER, Quote
 
 ABSTAIN_MESSAGE = (
@@ -48,9 +49,7 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def one_line(text: str) -> str:
-    """Quotes are shown on one line; the verbatim check ignores whitespace."""
-    return " ".join(text.split())
+one_line = squash_whitespace  # quotes are shown on one line; kept under this name for the chat
 
 
 def blockquote(text: str) -> str:
@@ -90,6 +89,11 @@ def numbered_sources(quotes: tuple[Quote, ...]) -> list[Quote]:
     return sources
 
 
+def citation_numbers(quotes: tuple[Quote, ...]) -> dict[tuple, int]:
+    """Each source's number in the Sources list (1, 2, ...), by `source_key`: a quote's [n] is looked up here."""
+    return {source_key(s): i for i, s in enumerate(numbered_sources(quotes), start=1)}
+
+
 def source_line(quote: Quote, root: Path | str | None = None) -> str:
     """'*Title* — Section, p. 3 · link' for the Sources list; `root` as in `display_path`."""
     parts = [f"*{escape(quote.title)}*"]
@@ -97,7 +101,7 @@ def source_line(quote: Quote, root: Path | str | None = None) -> str:
         parts.append(f" — {escape(quote.section)}")
     if quote.page:
         parts.append(f", p. {quote.page}")
-    if re.match(r"https?://", quote.url or ""):
+    if is_web_url(quote.url):
         parts.append(f" · [{escape(quote.url)}]({quote.url})")
     else:
         parts.append(f" · `{escape(display_path(quote.source_path, root))}`")
@@ -109,7 +113,8 @@ SOURCES_HEADING = "**Sources**"
 
 def sources_block(quotes: tuple[Quote, ...], root: Path | str | None = None) -> str:
     """The numbered Sources list that ends an answer; `root` as in `display_path`."""
-    lines = (f"{i}. {source_line(s, root)}" for i, s in enumerate(numbered_sources(quotes), start=1))
+    number = citation_numbers(quotes)
+    lines = (f"{number[source_key(s)]}. {source_line(s, root)}" for s in numbered_sources(quotes))
     return SOURCES_HEADING + "\n" + "\n".join(lines)
 
 
@@ -132,8 +137,7 @@ def render_answer(
     if examples:
         blocks.append("You could ask, for example:\n" + "\n".join(f"- {escape(e)}" for e in examples))
     if quotes:
-        sources = numbered_sources(quotes)
-        number = {source_key(s): i for i, s in enumerate(sources, start=1)}
+        number = citation_numbers(quotes)
         titles = list(dict.fromkeys(q.title for q in quotes))
         lead = " and ".join(f"*{escape(t)}*" for t in titles[:-1]) + (" and " if len(titles) > 1 else "") + f"*{escape(titles[-1])}*"
         blocks.append(f"From our article{'s' if len(titles) > 1 else ''} {lead}:")

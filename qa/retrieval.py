@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowledge.index import KnowledgeIndex, StoredChunk
-
-RRF_K = 60
-MODES = ("hybrid", "bm25", "dense")
+from knowledge.settings import RETRIEVAL_MODES, RetrievalSettings
+from knowledge.text import squash_whitespace
 
 
 @dataclass(frozen=True)
@@ -36,18 +35,20 @@ class RetrievalResult:
 class Retriever:
     """Finds the chunks most likely to answer a question."""
 
-    def __init__(self, index: KnowledgeIndex, embedder, glossary=None, mode: str = "hybrid",
-                 depth: int = 40, dense_weight: float = 1.0, lexical_weight: float = 1.0,
-                 speller=None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not '{mode}'")
+    def __init__(self, index: KnowledgeIndex, embedder, glossary=None,
+                 settings: RetrievalSettings = RetrievalSettings(), mode: str | None = None,
+                 depth: int | None = None, speller=None) -> None:
+        mode = mode or settings.mode
+        if mode not in RETRIEVAL_MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not '{mode}'")
         self.index = index
         self.embedder = embedder
         self.glossary = glossary
+        self.settings = settings
         self.mode = mode
-        self.depth = depth
-        self.dense_weight = dense_weight
-        self.lexical_weight = lexical_weight
+        self.depth = depth or settings.search_depth
+        self.dense_weight = settings.dense_weight
+        self.lexical_weight = settings.lexical_weight
         if speller is None:
             from knowledge.spelling import Speller
 
@@ -56,7 +57,7 @@ class Retriever:
 
     def expansions(self, query: str) -> list[str]:
         """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""
-        return self.glossary.expansions(query, limit=3) if self.glossary else []
+        return self.glossary.expansions(query, limit=self.settings.glossary_expansions) if self.glossary else []
 
     def retrieve(self, query: str, k: int = 8) -> RetrievalResult:
         """Top-k chunks for a query; near-duplicate chunks (same passage in two documents) collapsed."""
@@ -74,8 +75,8 @@ class Retriever:
         fused: dict[int, float] = {}
         for weight, hits in ((self.dense_weight, dense_hits), (self.lexical_weight, lexical_hits)):
             for rank, (chunk_id, _) in enumerate(hits):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-        ordered = sorted(fused, key=fused.get, reverse=True)
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        ordered = sorted(fused, key=lambda cid: fused[cid], reverse=True)
         missing = [cid for cid in ordered[: k * 2] if cid not in dense_scores]
         if missing:
             vectors = np.vstack([self.index.vectors.reconstruct(int(c)) for c in missing])
@@ -84,7 +85,7 @@ class Retriever:
         seen_texts: set[str] = set()
         for chunk_id in ordered:
             chunk = self.index.chunk(chunk_id)
-            key = " ".join(chunk.text.split())[:300]
+            key = squash_whitespace(chunk.text)[:300]
             if key in seen_texts:
                 continue
             seen_texts.add(key)

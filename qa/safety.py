@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.settings import TriageSettings
 from qa.language import detect_language
+
 # One normal form for the rules and the learned model (the model was trained on exactly this text).
 from qa.triage_features import fold_accents, normalise, split_sentences
 
@@ -87,11 +89,6 @@ class Triage:
 
 
 Embed = Callable[[str], np.ndarray]
-# Read with the earlier turns, a message counts for self-harm only if it carries at least this share of the
-# threshold itself: otherwise every calm question after a crisis ("what is CRS?") would get the crisis message
-# again instead of an answer (the chat keeps the crisis banner up anyway). On held-out dev writers no
-# self-harm message needed the history to be caught.
-CONTEXT_FLOOR_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ def _model_scores(question: str, history: Sequence[str], embed: Embed | None, mo
 
 
 def triage(question: str, history: Sequence[str] = (), glossary=None, embed: Embed | None = None,
-           model=None) -> Triage:
+           model=None, settings: TriageSettings = TriageSettings()) -> Triage:
     """Decide how to answer: self-harm first, then red flags now, then personal decisions, then scope.
 
     `embed` maps text to the unit vector retrieval uses (the same call, so it is computed once); `model` is
@@ -202,7 +199,7 @@ def triage(question: str, history: Sequence[str] = (), glossary=None, embed: Emb
     if t is not None and alone["self_harm"] >= t.self_harm:
         reasons.append("self_harm_model")
     elif (t is not None and history and context["self_harm"] >= t.self_harm
-          and alone["self_harm"] >= t.self_harm * CONTEXT_FLOOR_SHARE):
+          and alone["self_harm"] >= t.self_harm * settings.context_floor_share):
         reasons.append("self_harm_model_with_history")
     if t is not None and sentences["self_harm"] >= t.self_harm_sentence:
         reasons.append("self_harm_model_sentence")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from knowledge.text import squash_whitespace
+
 NGRAM_RANGE = (3, 5)
 HASH_BITS = 16
 HASH_SIZE = 1 << HASH_BITS
@@ -25,7 +27,7 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "“": '"', "”
 def normalise(text: str) -> str:
     """Lowercase, accents kept, straight quotes, single spaces: the form every triage layer reads."""
     text = unicodedata.normalize("NFKC", text or "").translate(_APOSTROPHES)
-    return re.sub(r"\s+", " ", text.lower()).strip()
+    return squash_whitespace(text.lower())
 
 
 def fold_accents(text: str) -> str:

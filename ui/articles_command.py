@@ -10,11 +10,13 @@ from pathlib import Path
 def cmd_articles_check(args: argparse.Namespace) -> int:
     """Print each article's findings; exit 1 when any article has an error, 0 on warnings only."""
     from knowledge.article_check import Rules, check_articles
-    from knowledge.settings import Settings
+    from knowledge.settings import settings_from_args
 
-    paths = [Path(p) for p in args.paths] or [Settings.from_env().articles]
-    rules = Rules(max_grade=args.max_grade, stale_after_days=args.stale_after_days,
-                  min_question_keys=args.min_question_keys)
+    settings = settings_from_args(args)
+    paths = [Path(p) for p in args.paths] or [settings.index.articles]
+    wanted = settings.article_check
+    rules = Rules(max_grade=wanted.max_reading_grade, stale_after_days=wanted.stale_after_days,
+                  min_question_keys=wanted.min_question_keys)
     reports = check_articles(paths, rules)
     errors = sum(r.errors for r in reports)
     if args.json:
@@ -39,9 +41,8 @@ def cmd_articles_check(args: argparse.Namespace) -> int:
 
 def add_articles_parser(sub: argparse._SubParsersAction) -> None:
     """Register `articles check` on the main parser."""
-    from knowledge.article_check import Rules
+    from knowledge.settings import add_setting_flags
 
-    defaults = Rules()
     articles = sub.add_parser("articles", help="check articles before indexing them")
     articles_sub = articles.add_subparsers(dest="articles_command", required=True)
     check = articles_sub.add_parser(
@@ -50,10 +51,5 @@ def add_articles_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("paths", nargs="*", help="article files or folders (default: the bundled articles)")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.add_argument("--warnings", action="store_true", help="list warnings too, not only their count")
-    check.add_argument("--max-grade", type=float, default=defaults.max_grade,
-                       help=f"highest Flesch-Kincaid grade allowed (default {defaults.max_grade:g})")
-    check.add_argument("--stale-after-days", type=int, default=defaults.stale_after_days,
-                       help=f"warn when `reviewed:` is older than this (default {defaults.stale_after_days})")
-    check.add_argument("--min-question-keys", type=int, default=defaults.min_question_keys,
-                       help=f"question keys wanted per section (default {defaults.min_question_keys})")
+    add_setting_flags(check, "max_reading_grade", "stale_after_days", "min_question_keys")
     check.set_defaults(func=cmd_articles_check)

@@ -760,9 +760,9 @@ def launch(app, host: str = "127.0.0.1", port: int | None = 7860, auth: tuple[st
     """
     from starlette.middleware import Middleware
 
-    from knowledge.settings import Settings
+    from knowledge.settings import LimitsSettings
 
-    limit = max_request_bytes or Settings.__dataclass_fields__["max_request_bytes"].default
+    limit = max_request_bytes or LimitsSettings().max_request_bytes
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=limit), Middleware(LoginThrottleMiddleware)]
     return app.launch(
         app_kwargs={"middleware": middleware},

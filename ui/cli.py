@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from knowledge.errors import PatientQAError
-from knowledge.settings import Settings
+from knowledge.settings import SPECS, add_setting_flags, describe_settings, settings_from_args
+from knowledge.text import squash_whitespace
 
 DEBUG_FLAG = "--debug"
 
@@ -25,8 +26,8 @@ def _fail(message: str, code: int = 2) -> int:
 def cmd_index_build(args: argparse.Namespace) -> int:
     from knowledge.index import NothingIndexedError, build_index
 
-    settings = Settings.from_env(index_dir=args.index, model=args.model)
-    paths = [Path(p) for p in args.paths] or [settings.articles]
+    settings = settings_from_args(args, index_dir=args.index, model=args.model)
+    paths = [Path(p) for p in args.paths] or [settings.index.articles]
     try:
         # Progress goes to stderr, so it shows in --json mode too (stdout stays one JSON object).
         report = build_index(paths, settings, progress=sys.stderr.isatty())
@@ -52,8 +53,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 def cmd_index_info(args: argparse.Namespace) -> int:
     from knowledge.index import KnowledgeIndex
 
-    settings = Settings.from_env(index_dir=args.index)
-    info = KnowledgeIndex.load(settings.index_dir).info()
+    settings = settings_from_args(args, index_dir=args.index)
+    info = KnowledgeIndex.load(settings.index.index_dir).info()
     if args.json:
         _print_json(info)
         return 0
@@ -71,7 +72,7 @@ def _load_assistant(args: argparse.Namespace):
     """The Assistant for --index with its model loaded and checked; a PatientQAError says how to fix the index."""
     from qa.assistant import Assistant
 
-    settings = Settings.from_env(index_dir=getattr(args, "index", None))
+    settings = settings_from_args(args, index_dir=getattr(args, "index", None))
     assistant = Assistant(settings)
     assistant.check_model()  # a model that cannot load fails here, not at the first question of a batch
     return assistant
@@ -148,7 +149,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         # First use: build the default index of the bundled articles, as `chat` does; messages on stderr keep
         # stdout the answers alone. A missing explicit --index keeps its "run 'patient-qa index build'" message.
-        code = ensure_default_index(Settings.from_env(), out=sys.stderr)
+        code = ensure_default_index(settings_from_args(args), out=sys.stderr)
         if code:
             return code
     assistant = _load_assistant(args)
@@ -179,6 +180,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the effective settings: defaults, then PATIENT_QA_* variables, then any flags given here."""
+    settings = settings_from_args(args)
+    if args.json:
+        _print_json(settings.as_dict())
+    else:
+        print(describe_settings(settings))
+    return 0
+
+
+# Settings a question's answer depends on: `ask` takes them as flags, so one run can try another threshold.
+ANSWER_FLAGS = ("abstain_threshold", "scope_threshold", "no_shared_words_threshold", "max_quotes", "max_articles",
+                "mode", "threads")
+BUILD_FLAGS = ("chunk_target_words", "chunk_max_tokens", "chunk_overlap_sentences", "batch_size", "max_file_mb",
+               "max_chunks_per_document", "html_min_words")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patient-qa",
@@ -193,12 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     index_sub = index.add_subparsers(dest="index_command", required=True)
     build = index_sub.add_parser("build", help="index articles (Markdown, HTML, PDF, text); only changed files are re-embedded")
     build.add_argument("paths", nargs="*", help="files or folders (default: the bundled articles)")
-    build.add_argument("--index", help="index folder (default: the user cache, see README)")
-    build.add_argument("--model", help="sentence-transformers model name or local path")
+    build.add_argument("--index", help=SPECS["index_dir"].describe())
+    build.add_argument("--model", help=SPECS["model"].describe())
     build.add_argument("--json", action="store_true", help="print one JSON object")
+    add_setting_flags(build, *BUILD_FLAGS, group_title="build settings")
     build.set_defaults(func=cmd_index_build)
     info = index_sub.add_parser("info", help="model, counts and documents of an index")
-    info.add_argument("--index", help="index folder")
+    info.add_argument("--index", help=SPECS["index_dir"].describe())
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_index_info)
 
@@ -206,13 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="*", help="the question (quote it)")
     ask.add_argument("--history", action="append", help="an earlier question in the conversation (repeatable)")
     ask.add_argument("--questions", metavar="FILE.jsonl", help='answer each line {"id", "question", "history"?} ("-" = stdin)')
-    ask.add_argument("--index", help="index folder")
+    ask.add_argument("--index", help=SPECS["index_dir"].describe())
     ask.add_argument("--json", action="store_true", help="print the JSON answer contract")
+    add_setting_flags(ask, *ANSWER_FLAGS, group_title="answer settings")
     ask.set_defaults(func=cmd_ask)
 
+    shown = sub.add_parser("settings", help="print the effective settings (defaults, PATIENT_QA_* variables, flags)",
+                           description="Every setting with its value and what it does. Each can be set by its "
+                           "PATIENT_QA_<NAME> variable, or by the flag below for this listing.")
+    shown.add_argument("--json", action="store_true", help="print the settings as one nested JSON object")
+    add_setting_flags(shown, *SPECS, group_title="settings")
+    shown.set_defaults(func=cmd_settings)
+
+    from eval.commands import add_eval_parsers, add_triage_parsers
     from ui.articles_command import add_articles_parser
     from ui.chat_command import add_chat_parser  # light modules: heavy imports happen inside the commands
-    from eval.commands import add_eval_parsers, add_triage_parsers
 
     add_chat_parser(sub)
     add_eval_parsers(sub)
@@ -254,7 +281,7 @@ def _one_line(message: str) -> str:
     """An error message on one terminal line, control characters escaped."""
     from qa.render import terminal_text
 
-    return terminal_text(" ".join(message.split()), keep_newlines=False)
+    return terminal_text(squash_whitespace(message), keep_newlines=False)
 
 
 if __name__ == "__main__":

@@ -54,13 +54,13 @@ def ensure_default_index(settings: Settings, out: TextIO | None = None) -> int:
     from knowledge.index import IndexError_, build_index
 
     out = out or sys.stdout
-    reason = default_index_is_stale(Path(settings.index_dir), Path(settings.articles))
+    reason = default_index_is_stale(Path(settings.index.index_dir), Path(settings.index.articles))
     if reason is None:
         return 0
-    print(f"Preparing the knowledge base ({reason}): indexing {settings.articles} into {settings.index_dir} ...",
+    print(f"Preparing the knowledge base ({reason}): indexing {settings.index.articles} into {settings.index.index_dir} ...",
           file=out, flush=True)
     try:
-        report = build_index([Path(settings.articles)], settings, progress=True)
+        report = build_index([Path(settings.index.articles)], settings, progress=True)
     except IndexError_ as err:
         print(f"patient-qa: {err}", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 def feedback_path(settings) -> Path:
     """Where the chat keeps feedback: `<data_dir>/feedback.sqlite` (e.g. ~/.local/share/patient-qa/)."""
-    return Path(settings.data_dir).expanduser() / FEEDBACK_FILE
+    return Path(settings.chat.data_dir).expanduser() / FEEDBACK_FILE
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class FeedbackStore:
         """Store one rating; returns its row id (to attach a comment or change the rating later)."""
         if rating not in RATINGS:
             raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, rating, question, quotes, comment) VALUES (?, ?, ?, ?, ?)",

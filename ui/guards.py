@@ -1,7 +1,7 @@
 """What stands between the network and the chat: a request-body cap, failed-login throttling, and no question
 text in logs, including the input values Gradio puts into its own error messages.
 
-    launch(app, max_request_bytes=settings.max_request_bytes)   # installs both middlewares
+    launch(app, max_request_bytes=settings.limits.max_request_bytes)   # installs both middlewares
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from knowledge.text import is_web_url, squash_whitespace
+from qa.render import citation_numbers, numbered_sources, source_key
 from qa.types import DISCLAIMER, Answer, Quote
 
 SHEET_TITLE = "Visit sheet: questions for the care team"
@@ -74,35 +76,29 @@ class VisitSheet:
 
 def quote_location(quote: Quote) -> str:
     """A link for a quote: its URL when the article has one, else the article's file name."""
-    if re.match(r"https?://", quote.url or ""):
+    if is_web_url(quote.url):
         return quote.url
     if quote.source_path:
         return Path(quote.source_path).name
     return quote.article
 
 
-def _source_key(quote: Quote) -> tuple:
-    return (quote.article, quote.section, quote.page)
-
-
 def saved_answer(answer: Answer) -> SavedAnswer:
     """The parts of an Answer worth printing, numbered like the chat's citations."""
-    sources: list[SavedSource] = []
-    numbers: dict[tuple, int] = {}
-    quotes: list[SavedQuote] = []
-    for quote in answer.quotes:
-        key = _source_key(quote)
-        if key not in numbers:
-            numbers[key] = len(numbers) + 1
-            section = quote.section + (f", p. {quote.page}" if quote.page else "")
-            sources.append(SavedSource(numbers[key], quote.title, section, quote_location(quote)))
-        quotes.append(SavedQuote(" ".join(quote.text.split()), numbers[key]))
+    sources = numbered_sources(answer.quotes)
+    numbers = citation_numbers(answer.quotes)
+    saved_sources = tuple(
+        SavedSource(numbers[source_key(s)], s.title, s.section + (f", p. {s.page}" if s.page else ""),
+                    quote_location(s))
+        for s in sources
+    )
+    quotes = [SavedQuote(squash_whitespace(q.text), numbers[source_key(q)]) for q in answer.quotes]
     return SavedAnswer(
         question=answer.question,
         triage=answer.triage,
         notice=plain_text(answer.notice),
         quotes=tuple(quotes),
-        sources=tuple(sources),
+        sources=saved_sources,
         suggested_questions=tuple(answer.suggested_questions),
         abstained=answer.abstained,
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from eval_fixtures import quote, result
 
 from eval.gold import GoldFormatError, parse_item
 from eval.scoring import headline, score
-from eval_fixtures import quote, result
 
 
 def _abstain(item_id: str, triage: str, quotes=(), abstained: bool = False):

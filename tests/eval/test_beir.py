@@ -110,7 +110,7 @@ def test_a_model_free_run_ranks_documents_and_maps_duplicates_back(tmp_path):
 
     data = read_beir(make_beir(tmp_path / "beir"))
     embedder = FakeEmbedder()
-    settings = Settings(index_dir=tmp_path / "unused", model=FakeEmbedder.model_name)
+    settings = Settings().updated(index_dir=tmp_path / "unused", model=FakeEmbedder.model_name)
     index, corpus_ids, report = build_beir_index(data, tmp_path / "work", settings, embedder)
     assert report.documents == 3  # d1 and d4 hold the same text: one document, two corpus ids
     assert sorted(sorted(ids) for ids in corpus_ids.values()) == [["d/3"], ["d1", "d4"], ["d2"]]

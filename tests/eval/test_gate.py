@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from eval_fixtures import sample_results, write_jsonl
 
-from eval.gate import BaselineError, GATED, baseline_from_report, compare, load_baseline
+from eval.gate import GATED, BaselineError, baseline_from_report, compare, load_baseline
 from eval.gold import GoldSet
 from eval.report import build_report
 

@@ -102,16 +102,15 @@ ARTICLES = {
 
 
 def test_a_model_free_run_through_the_assistant_writes_a_complete_report(tmp_path, monkeypatch):
+    from eval.runner import run_gold
     from knowledge.index import KnowledgeIndex, build_index
     from knowledge.settings import Settings
     from qa.assistant import Assistant
 
-    from eval.runner import run_gold
-
     for name, text in ARTICLES.items():
         (tmp_path / "articles").mkdir(exist_ok=True)
         (tmp_path / "articles" / name).write_text(text, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", model=FakeEmbedder.model_name)
+    settings = Settings().updated(index_dir=tmp_path / "index", model=FakeEmbedder.model_name)
     embedder = FakeEmbedder()
     build_index([tmp_path / "articles"], settings, embedder=embedder, progress=False)
     assistant = Assistant(settings, index=KnowledgeIndex.load(settings.index_dir), embedder=embedder)

@@ -46,7 +46,7 @@ def corpus(tmp_path):
     folder = tmp_path / "triage"
     folder.mkdir()
     lines = []
-    for n, (label, messages) in enumerate(MESSAGES.items()):
+    for label, messages in MESSAGES.items():
         for i, message in enumerate(messages):
             writer = f"w{i % 3}"
             lines.append(json.dumps({"id": f"{label}-{i}", "writer": writer, "label": label, "family": "",

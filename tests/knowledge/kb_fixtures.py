@@ -107,7 +107,7 @@ class FakeEmbedder:
 
 def fake_settings(index_dir: Path) -> Settings:
     """Settings for builds with `FakeEmbedder`."""
-    return Settings(index_dir=index_dir, model=FakeEmbedder.model_name)
+    return Settings().updated(index_dir=index_dir, model=FakeEmbedder.model_name)
 
 
 def make_pdf(path: Path, pages: list[list[str]], *, header: str = "", footer_page_numbers: bool = False,

@@ -160,7 +160,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 warnings" in out and "--warnings" in out
 
-    bad = _write(tmp_path, GOOD_META + GOOD_BODY.replace("Wash fruit", "They wash fruit"), "bad.md")
+    _write(tmp_path, GOOD_META + GOOD_BODY.replace("Wash fruit", "They wash fruit"), "bad.md")
     assert main(["articles", "check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "bad.md" in out and 'opens with "they"' in out

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def _build(articles: Path, index_dir: Path, **kwargs):
-    return build_index([articles], Settings(index_dir=index_dir), progress=False, **kwargs)
+    return build_index([articles], Settings().updated(index_dir=index_dir), progress=False, **kwargs)
 
 
 def _ids_by_article(index: KnowledgeIndex) -> dict[str, list[int]]:

@@ -7,14 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from kb_fixtures import REPO, FakeEmbedder, fake_settings, write_articles
 
 from knowledge.errors import PatientQAError
-from knowledge.index import BuildLockedError, KnowledgeIndex, build_index, build_lock
+from knowledge.index import BuildLockedError, KnowledgeIndex, build_index
 from knowledge.loaders import LoadError, load_html
 from knowledge.settings import Settings, SettingsError
 from ui import cli
@@ -45,21 +44,20 @@ def _titles(index_dir: Path) -> list[str]:
 
 
 def test_limits_are_settings_with_defaults_help_and_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import fields
+    from knowledge.settings import SPECS
 
-    help_of = {f.name: f.metadata.get("help", "") for f in fields(Settings)}
-    defaults = Settings()
+    defaults = Settings().limits
     assert defaults.max_file_mb == 5.0
     assert defaults.max_chunks_per_document >= 500
     assert defaults.html_min_words >= 10
     assert defaults.build_lock_wait_seconds > 0
     for name in ("max_file_mb", "max_chunks_per_document", "html_min_words", "build_lock_wait_seconds"):
-        assert help_of[name], name
+        assert SPECS[name].path == ("limits", name) and SPECS[name].help, name
 
     monkeypatch.setenv("PATIENT_QA_MAX_FILE_MB", "0.5")
     monkeypatch.setenv("PATIENT_QA_MAX_CHUNKS_PER_DOCUMENT", "7")
     settings = Settings.from_env()
-    assert (settings.max_file_mb, settings.max_chunks_per_document) == (0.5, 7)
+    assert (settings.limits.max_file_mb, settings.limits.max_chunks_per_document) == (0.5, 7)
 
     monkeypatch.setenv("PATIENT_QA_MAX_CHUNKS_PER_DOCUMENT", "0")
     with pytest.raises(SettingsError, match="PATIENT_QA_MAX_CHUNKS_PER_DOCUMENT"):
@@ -73,7 +71,7 @@ def test_a_file_over_the_size_limit_is_skipped_with_a_reason_before_it_is_read(t
     folder = write_articles(tmp_path / "articles", GOOD)
     big = folder / "huge.txt"
     big.write_text("Fever is common after CAR-T. " * 40_000, encoding="utf-8")  # about 1.2 MB
-    settings = replace(fake_settings(tmp_path / "index"), max_file_mb=1.0)
+    settings = fake_settings(tmp_path / "index").updated(max_file_mb=1.0)
     embedder = FakeEmbedder()
 
     report = build_index([folder], settings, embedder=embedder, progress=False)
@@ -91,7 +89,7 @@ def test_the_size_limit_counts_the_text_of_a_pdf(tmp_path: Path) -> None:
     folder = write_articles(tmp_path / "articles", GOOD)
     page = ["Fever is common after CAR-T and your team will check your temperature often. " * 12]
     make_pdf(folder / "book.pdf", [page] * 30)  # a small file holding about 30 kB of text
-    settings = replace(fake_settings(tmp_path / "index"), max_file_mb=0.01)
+    settings = fake_settings(tmp_path / "index").updated(max_file_mb=0.01)
 
     report = build_index([folder], settings, embedder=FakeEmbedder(), progress=False)
 
@@ -107,7 +105,7 @@ def test_a_document_with_too_many_passages_is_skipped_and_the_rest_is_indexed(tm
         f"Paragraph {i} says that fever after CAR-T needs a call to the team number {i}." for i in range(200)
     )
     folder = write_articles(tmp_path / "articles", {**GOOD, "long.md": long_text})
-    settings = replace(fake_settings(tmp_path / "index"), max_chunks_per_document=5, chunk_target_words=40)
+    settings = fake_settings(tmp_path / "index").updated(max_chunks_per_document=5, chunk_target_words=40)
     embedder = FakeEmbedder()
 
     report = build_index([folder], settings, embedder=embedder, progress=False)
@@ -199,7 +197,7 @@ def other_build(start_other_build) -> int:
 
 def test_a_second_build_waits_a_bounded_time_then_names_the_running_one(tmp_path: Path, other_build: int) -> None:
     folder = write_articles(tmp_path / "articles", GOOD)
-    settings = replace(fake_settings(tmp_path / "index"), build_lock_wait_seconds=0.3)
+    settings = fake_settings(tmp_path / "index").updated(build_lock_wait_seconds=0.3)
 
     started = time.monotonic()
     with pytest.raises(BuildLockedError, match=rf"another build is running \(pid {other_build}\)"):
@@ -224,7 +222,7 @@ def test_cli_second_build_is_one_line(tmp_path: Path, other_build: int, capsys: 
 
 def test_a_build_waits_for_a_lock_that_is_released_in_time(tmp_path: Path) -> None:
     folder = write_articles(tmp_path / "articles", GOOD)
-    settings = replace(fake_settings(tmp_path / "index"), build_lock_wait_seconds=10)
+    settings = fake_settings(tmp_path / "index").updated(build_lock_wait_seconds=10)
     process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "index")], cwd=REPO,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "locked"

@@ -27,3 +27,28 @@ def assistant(bundled_index: Path):
     from qa.assistant import Assistant
 
     return Assistant(Settings.from_env(index_dir=bundled_index))
+
+
+MARKUP_ARTICLE = """---
+title: "Fever <script>alert(1)</script> guide"
+---
+# Fever guide
+
+## When to call about <b>fever</b>
+
+Keep a thermometer at home and write down every reading <img src=x onerror=alert(1)> twice a day.
+Call your care team if your temperature is 38 C or higher after CAR-T.
+A fever after CAR-T can be the first sign of cytokine release syndrome & needs a check the same day.
+"""
+
+
+@pytest.fixture(scope="session")
+def markup_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One article with HTML in its title, a heading and its text, indexed with the real model."""
+    from knowledge.index import build_index
+
+    folder = tmp_path_factory.mktemp("markup")
+    (folder / "articles").mkdir()
+    (folder / "articles" / "fever-guide.md").write_text(MARKUP_ARTICLE, encoding="utf-8")
+    build_index([folder / "articles"], Settings.from_env(index_dir=folder / "index"), progress=False)
+    return folder / "index"

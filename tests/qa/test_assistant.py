@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from knowledge.loaders import load_document
+from knowledge.text import squash_whitespace
 from qa.types import DISCLAIMER
 
 pytestmark = pytest.mark.slow
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
+_norm = squash_whitespace
 
 
 def test_general_answer_quotes_sources_verbatim_with_citations(assistant) -> None:
@@ -97,9 +97,18 @@ def test_follow_up_uses_the_conversation(assistant) -> None:
     assert any(re.search("tocilizumab|steroid", q.text, re.I) for q in answer.quotes)
 
 
-def test_html_in_a_question_or_article_is_shown_as_text(assistant) -> None:
-    answer = assistant.ask("<script>alert(1)</script> what is CRS?" * 1)
-    assert "<script>" not in answer.markdown
+def test_html_in_an_article_is_quoted_verbatim_and_shown_as_text(markup_index: Path) -> None:
+    from knowledge.settings import Settings
+    from qa.assistant import Assistant
+
+    question = "<i>how often</i> should I write down my thermometer readings at home?"
+    answer = Assistant(Settings.from_env(index_dir=markup_index)).ask(question)
+    assert answer.question == question  # the JSON keeps what was asked, as data
+    assert any("<img src=x onerror=alert(1)>" in q.text for q in answer.quotes)  # quotes stay verbatim
+    assert "&lt;img src=x onerror=alert(1)&gt;" in answer.markdown  # ... and are shown as text
+    assert "*Fever &lt;script&gt;alert(1)&lt;/script&gt; guide*" in answer.markdown  # the title too
+    assert "When to call about &lt;b&gt;fever&lt;/b&gt;" in answer.markdown  # and the section in Sources
+    assert not re.search(r"<(script|img|b|i)\b", answer.markdown)
 
 
 def test_long_question_is_answered_on_its_first_2000_characters(assistant) -> None:

@@ -56,9 +56,22 @@ def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
     assert "patient-qa index build" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_html_question_is_printed_as_text(bundled_index: Path) -> None:
-    result = run_cli("ask", "<img src=x onerror=alert(1)> what is CRS", "--index", str(bundled_index))
-    assert result.returncode == 0 and "<img" not in result.stdout
+def test_html_in_an_article_is_printed_as_text(markup_index: Path) -> None:
+    result = run_cli("ask", "how often should I write down my thermometer readings?", "--index", str(markup_index))
+    assert result.returncode == 0, result.stderr
+    assert "&lt;img src=x onerror=alert(1)&gt;" in result.stdout and "Fever &lt;script&gt;" in result.stdout
+    assert "<img" not in result.stdout and "<script" not in result.stdout
+
+
+def test_html_question_in_a_batch_keeps_its_markup_in_the_json(markup_index: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "<b>1</b>", "question": "<i>how often</i> should I write down my thermometer readings at home?"}\n',
+                         encoding="utf-8")
+    result = run_cli("ask", "--questions", str(questions), "--index", str(markup_index), "--json")
+    data = json.loads(result.stdout)
+    assert (data["id"], data["question"]) == ("<b>1</b>", "<i>how often</i> should I write down my thermometer readings at home?")
+    assert data["quotes"] and "<img src=x onerror=alert(1)>" in data["quotes"][0]["text"]
+    assert "<img" not in data["markdown"]
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:

@@ -1,0 +1,100 @@
+"""A tiny in-memory store for `qa.answer`: chunks whose sentence cosines to the question are set by hand.
+
+No model and no index build: each sentence vector is `cos * e0 + sqrt(1 - cos^2) * e_k`, with the query vector
+e0 and a dimension k of its own, so a test says exactly how close each sentence is to the question (and two
+sentences sharing k make the same point).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from knowledge.index import StoredChunk
+from qa.retrieval import RetrievalResult, RetrievedChunk
+
+DIMENSION = 64
+QUERY_VECTOR = np.eye(DIMENSION, dtype=np.float32)[0]
+
+
+@dataclass(frozen=True)
+class S:
+    """A sentence of a fake chunk: its text, its cosine to the question and (optionally) the point it makes."""
+
+    text: str
+    cosine: float
+    point: int | None = None  # sentences with the same point get the same vector
+
+
+class FakeLexical:
+    """Every word weighs 1, except those given (e.g. a word found in every chunk weighs little)."""
+
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
+        self.weights = weights or {}
+
+    def idf(self, token: str) -> float:
+        return self.weights.get(token, 1.0)
+
+
+@dataclass
+class FakeStore:
+    """The parts of `KnowledgeIndex` that `qa.answer` reads (see `qa.answer.AnswerStore`)."""
+
+    lexical: FakeLexical = field(default_factory=FakeLexical)
+    chunks: dict[int, StoredChunk] = field(default_factory=dict)
+    section_starts: set[int] = field(default_factory=set)
+    docs_with_headings: set[str] = field(default_factory=set)
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    _next_point: int = 1
+
+    def add(self, doc: str, heading: Sequence[str], sentences: Sequence[S], *, position: int = 0,
+            section_start: bool = False, url: str = "", page_start: int | None = None,
+            source_path: str | None = None) -> StoredChunk:
+        """Store one chunk of `doc` made of these sentences (joined by one space) and return it."""
+        text, offsets = "", []
+        for sentence in sentences:
+            start = len(text) + (1 if text else 0)
+            text = f"{text} {sentence.text}" if text else sentence.text
+            offsets.append((start, len(text)))
+        chunk_id = len(self.chunks) + 1
+        chunk = StoredChunk(
+            chunk_id=chunk_id, doc_id=doc, article=doc, title=doc.replace("-", " ").title(), url=url,
+            source_path=source_path or f"/articles/{doc}.md", heading_path=tuple(heading), text=text,
+            sentences=tuple(offsets), page_start=page_start, page_end=page_start, page_breaks=(),
+            sentence_row=0, position=position,
+        )
+        self.chunks[chunk_id] = chunk
+        self.vectors[chunk_id] = np.vstack([self._vector(s) for s in sentences]).astype(np.float32)
+        if heading:
+            self.docs_with_headings.add(doc)
+        if section_start:
+            self.section_starts.add(chunk_id)
+        return chunk
+
+    def _vector(self, sentence: S) -> np.ndarray:
+        if sentence.point is None:
+            self._next_point += 1
+            point = self._next_point
+        else:
+            point = sentence.point
+        vector = np.zeros(DIMENSION, dtype=np.float32)
+        vector[0] = sentence.cosine
+        vector[point % (DIMENSION - 1) + 1] = math.sqrt(max(0.0, 1 - sentence.cosine ** 2))
+        return vector
+
+    def sentence_vectors(self, chunk: StoredChunk) -> np.ndarray:
+        return self.vectors[chunk.chunk_id]
+
+    def document_chunks(self, doc_id: str) -> list[StoredChunk]:
+        return sorted((c for c in self.chunks.values() if c.doc_id == doc_id), key=lambda c: c.position)
+
+
+def retrieved(*chunks: StoredChunk, dense: float | Sequence[float] = 0.5, query: str = "") -> RetrievalResult:
+    """The chunks as retrieval would return them, best first, each with its chunk-level cosine `dense`."""
+    denses = [dense] * len(chunks) if isinstance(dense, (int, float)) else list(dense)
+    hits = tuple(RetrievedChunk(chunk, 1.0 / (rank + 1), d, 0.0, rank)
+                 for rank, (chunk, d) in enumerate(zip(chunks, denses, strict=True)))
+    return RetrievalResult(hits, QUERY_VECTOR, (), query)
