@@ -162,4 +162,5 @@ class Assistant:
             question=question, triage=kind, abstained=abstained or (kind == "out_of_scope"), quotes=tuple(quotes),
             suggested_questions=tuple(suggested), markdown=markdown, notice=notice, query=query,
             timings_ms={k: round(v, 2) for k, v in timings.items()}, id=id, self_harm=self_harm,
+            note=note, examples=tuple(examples),
         )

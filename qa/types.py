@@ -50,6 +50,8 @@ class Answer:
     timings_ms: dict = field(default_factory=dict)
     id: str | None = None
     self_harm: bool = False  # the crisis message was given: the chat keeps its banner until cleared
+    note: str = ""  # how the question was read (a long one was cut): shown under the notice
+    examples: tuple[str, ...] = ()  # questions the articles do answer, offered when this one is out of scope
 
     def to_json(self) -> dict:
         """The `patient-qa ask --json` object."""
