@@ -60,6 +60,10 @@ def theme():
         button_primary_background_fill_hover="*primary_800",
         button_primary_text_color="white",
         body_text_color_subdued="*neutral_600",
+        # "stop" buttons (Clear the visit sheet): white on red-700 is 6.5:1, red-500 was 3.8:1 (WCAG AA needs 4.5)
+        button_cancel_background_fill="#b91c1c",
+        button_cancel_background_fill_hover="#991b1b",
+        button_cancel_text_color="white",
     )
 
 
@@ -179,8 +183,9 @@ def build_app(assistant, settings=None, feedback_store=None):
                     confirm_yes = gr.Button("Yes, clear it", variant="stop", elem_id="pqa-confirm-yes", min_width=120)
                     confirm_no = gr.Button("Keep it", elem_id="pqa-confirm-no", min_width=120)
                 sheet_status = gr.Markdown("", elem_id="pqa-sheet-status")
+                # shown once there is something to download (its empty state is an unlabelled icon to a reader)
                 files = gr.File(label="Your visit sheet (download)", file_count="multiple", interactive=False,
-                                elem_id="pqa-files")
+                                elem_id="pqa-files", visible=False)
 
         # ---- chat events
         def respond(message, history, answer_list):
@@ -257,7 +262,7 @@ def build_app(assistant, settings=None, feedback_store=None):
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             exports.track(request.session_hash or "", served)
-            return new_sheet, served or None, message
+            return new_sheet, gr.update(value=served or None, visible=bool(served)), message
 
         def on_unload(request: gr.Request):
             exports.end_session(request.session_hash or "")
@@ -271,7 +276,8 @@ def build_app(assistant, settings=None, feedback_store=None):
         confirm_no.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private", queue=False)
 
         def on_clear_sheet():
-            return (*sheet_outputs(vs.clear_sheet()), "", "", None, "The visit sheet was cleared.",
+            return (*sheet_outputs(vs.clear_sheet()), "", "", gr.update(value=None, visible=False),
+                    "The visit sheet was cleared.",
                     gr.update(visible=False))
 
         confirm_yes.click(on_clear_sheet, None, [*sheet_views, my_questions, notes, files, sheet_status, confirm_row],

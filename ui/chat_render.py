@@ -68,6 +68,14 @@ element.querySelectorAll('button.pqa-size').forEach((b) => b.addEventListener('c
   try { sessionStorage.setItem(key, b.dataset.size); } catch (e) {}
   apply(b.dataset.size);
 }));
+// Gradio's chat examples are a role="list" holding buttons, not list items (axe: aria-required-children,
+// critical); a labelled group of buttons is what they are. They come back after every Clear, hence the observer.
+const fixExamples = () => document.querySelectorAll('#pqa-chat .examples[role="list"]').forEach((e) => {
+  e.setAttribute('role', 'group');
+  e.setAttribute('aria-label', 'Example questions');
+});
+fixExamples();
+new MutationObserver(fixExamples).observe(document.body, { childList: true, subtree: true });
 const skip = element.querySelector('.pqa-skip');
 if (skip) skip.addEventListener('click', (event) => {
   const box = document.querySelector('#pqa-question textarea');
@@ -101,11 +109,13 @@ def _bold_to_html(escaped: str) -> str:
 
 
 def banner_html(kind: str, text: str, label: str | None = None, extra: str = "") -> str:
-    """A labelled banner that a screen reader announces (role alert or status)."""
+    """A labelled banner that a screen reader announces: role alert (at once) or status (when it is free).
+
+    The chat's sanitizer keeps `role` but drops `aria-live`; the role alone makes the announcement.
+    """
     css, default_label, role = BANNERS[kind]
-    live = "assertive" if role == "alert" else "polite"
     body = _bold_to_html(html.escape(text, quote=False))
-    return (f'<div class="pqa-banner {css}{extra}" role="{role}" aria-live="{live}">'
+    return (f'<div class="pqa-banner {css}{extra}" role="{role}">'
             f'<p class="pqa-banner-label">{label or default_label}</p><p>{body}</p></div>')
 
 
