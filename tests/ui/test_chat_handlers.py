@@ -17,7 +17,7 @@ from ui import visit_sheet as vs
 from ui.feedback import FeedbackStore
 
 
-def _stream(assistant, question, history=None, answers=None):
+def _turn(assistant, question, history=None, answers=None):
     return list(chat.answer_turn(assistant, question, history or [], answers or []))
 
 
@@ -25,7 +25,7 @@ def _stream(assistant, question, history=None, answers=None):
 
 
 def test_a_turn_shows_it_is_working_then_the_whole_answer(fake_assistant):
-    steps = _stream(fake_assistant, "What is CRS?")
+    steps = _turn(fake_assistant, "What is CRS?")
     texts = [history[-1]["content"] for _, history, _, _ in steps]
     assert texts[0] == render.THINKING_MESSAGE  # something shows before the answer is ready
     assert len(steps) == 2, "a finished answer is shown at once, not replayed block by block"
@@ -48,8 +48,8 @@ def test_the_turn_holds_an_answer_slot_only_while_computing(fake_assistant):
     assert slots.acquire(blocking=False)
 
 
-def test_stream_clears_the_box_keeps_the_question_and_records_the_answer(fake_assistant):
-    box, history, answers, panel = _stream(fake_assistant, "  What is CRS?  ")[-1]
+def test_a_turn_clears_the_box_keeps_the_question_and_records_the_answer(fake_assistant):
+    box, history, answers, panel = _turn(fake_assistant, "  What is CRS?  ")[-1]
     assert box == ""
     assert history[0] == {"role": "user", "content": "What is CRS?"}
     assert history[1]["role"] == "assistant"
@@ -58,8 +58,8 @@ def test_stream_clears_the_box_keeps_the_question_and_records_the_answer(fake_as
 
 
 def test_follow_up_questions_pass_the_earlier_questions_as_history(fake_assistant):
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
-    _stream(fake_assistant, "how long does it last?", history, answers)
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
+    _turn(fake_assistant, "how long does it last?", history, answers)
     assert fake_assistant.calls[-1] == ("how long does it last?", ["What is CRS?"])
 
 
@@ -69,7 +69,7 @@ def test_gradio6_content_lists_are_read_as_text():
 
 
 def test_empty_question_asks_nothing(fake_assistant):
-    steps = _stream(fake_assistant, "   ")
+    steps = _turn(fake_assistant, "   ")
     assert len(steps) == 1 and steps[0][1] == []
     assert fake_assistant.calls == []
 
@@ -79,14 +79,14 @@ def test_an_error_shows_an_apology_not_a_traceback():
         def ask(self, question, history=(), id=None):
             raise RuntimeError("index on fire")
 
-    *_, (_, history, answers, _) = _stream(Broken(), "What is CRS?")
+    *_, (_, history, answers, _) = _turn(Broken(), "What is CRS?")
     assert history[-1]["content"] == render.ERROR_MESSAGE
     assert answers == []
 
 
 def test_the_question_is_shown_as_text_not_html(fake_assistant):
     question = '<script>alert(1)</script><img src=x onerror="alert(2)"> what is CRS?'
-    _, history, _, panel = _stream(fake_assistant, question)[-1]
+    _, history, _, panel = _turn(fake_assistant, question)[-1]
     assert "<script" not in history[0]["content"] and "<img" not in history[0]["content"]
     assert "&lt;script&gt;" in history[0]["content"]
     assert "<script" not in panel and "<img" not in panel and "&lt;img" in panel
@@ -104,7 +104,7 @@ def test_banner_per_triage():
 
 
 def test_the_emergency_banner_comes_first_is_red_and_is_announced(fake_assistant):
-    final = _stream(fake_assistant, "my husband had car t 3 days ago and now has a fever of 39")[-1][1][-1]["content"]
+    final = _turn(fake_assistant, "my husband had car t 3 days ago and now has a fever of 39")[-1][1][-1]["content"]
     assert final.startswith('<div class="pqa-banner pqa-banner-emergency" role="alert">')
     assert "call your treatment center's 24-hour number right away" in final.split("</div>")[0]
     assert "<strong>" in final.split("</div>")[0] and "**" not in final.split("</div>")[0]
@@ -211,8 +211,8 @@ def test_sources_panel_for_an_answer_without_quotes_says_why():
 
 
 def test_clicking_an_earlier_message_selects_its_answer(fake_assistant):
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
-    *_, (_, history, answers, _) = _stream(fake_assistant, "fever of 39 now", history, answers)
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
+    *_, (_, history, answers, _) = _turn(fake_assistant, "fever of 39 now", history, answers)
     assert chat.select_answer(answers, history, 1)[0] == 0  # first answer
     assert chat.select_answer(answers, history, 0)[0] == 0  # its question
     position, panel = chat.select_answer(answers, history, 3)
@@ -225,7 +225,7 @@ def test_clicking_an_earlier_message_selects_its_answer(fake_assistant):
 
 def test_like_dislike_comment_and_take_back(tmp_path, fake_assistant):
     store = FeedbackStore(tmp_path / "feedback.sqlite")
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
     rows, row, message = chat.record_feedback(store, answers, history, 1, True, {})
     assert row is not None and "Thank you" in message
     assert chat.record_comment(store, row, "clear and short") != ""
@@ -238,7 +238,7 @@ def test_like_dislike_comment_and_take_back(tmp_path, fake_assistant):
 
 
 def test_no_store_means_no_feedback(fake_assistant):
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
     assert chat.record_feedback(None, answers, history, 1, True, {}) == ({}, None, "")
 
 
