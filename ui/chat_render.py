@@ -46,6 +46,7 @@ HEADER_HTML = (
     '<header class="pqa-header"><div class="pqa-header-text"><h1>Questions about CAR-T and immunotherapy</h1>'
     "<p>Answers are quoted word for word from our patient articles, with their sources.</p></div>"
     '<div class="pqa-text-size" role="group" aria-label="Text size">'
+    '<span class="pqa-size-label" aria-hidden="true">Text size</span>'
     + "".join(f'<button type="button" class="pqa-size" data-size="{size}" aria-label="{name}" '
               f'aria-pressed="{str(size == "100%").lower()}">{label}</button>'
               for label, size, name in TEXT_SIZES)
