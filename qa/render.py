@@ -118,6 +118,53 @@ def sources_block(quotes: tuple[Quote, ...], root: Path | str | None = None) -> 
     return SOURCES_HEADING + "\n" + "\n".join(lines)
 
 
+def note_block(note: str) -> str:
+    """A short remark about how the question was read (for example, that a long one was cut)."""
+    return f"*{escape(note)}*"
+
+
+def examples_block(examples: tuple[str, ...]) -> str:
+    return "You could ask, for example:\n" + "\n".join(f"- {escape(e)}" for e in examples)
+
+
+def lead_in(quotes: tuple[Quote, ...]) -> str:
+    """'From our articles *A* and *B*:' above the quotes."""
+    titles = list(dict.fromkeys(q.title for q in quotes))
+    lead = " and ".join(f"*{escape(t)}*" for t in titles[:-1]) + (" and " if len(titles) > 1 else "") + f"*{escape(titles[-1])}*"
+    return f"From our article{'s' if len(titles) > 1 else ''} {lead}:"
+
+
+def quote_blocks(quotes: tuple[Quote, ...]) -> list[str]:
+    """Each quote as a blockquote ending in its source number."""
+    number = citation_numbers(quotes)
+    return [f"{blockquote(quote.text)} [{number[source_key(quote)]}]" for quote in quotes]
+
+
+def suggestions_block(suggested: tuple[str, ...]) -> str:
+    return "**Questions you could ask your care team**\n" + "\n".join(f"- {escape(q)}" for q in suggested)
+
+
+def disclaimer_block() -> str:
+    return f"---\n*{DISCLAIMER}*"
+
+
+def answer_body(quotes: tuple[Quote, ...], suggested: tuple[str, ...] = (), examples: tuple[str, ...] = (),
+                root: Path | str | None = None) -> list[str]:
+    """The Markdown blocks under the notice: examples, lead-in, quotes, sources, suggestions, disclaimer.
+
+    The chat shows these under a banner it renders from the Answer's fields; `root` as in `display_path`.
+    """
+    blocks: list[str] = []
+    if examples:
+        blocks.append(examples_block(examples))
+    if quotes:
+        blocks += [lead_in(quotes), *quote_blocks(quotes), sources_block(quotes, root)]
+    if suggested:
+        blocks.append(suggestions_block(suggested))
+    blocks.append(disclaimer_block())
+    return blocks
+
+
 def render_answer(
     quotes: tuple[Quote, ...],
     suggested: tuple[str, ...] = (),
@@ -131,20 +178,7 @@ def render_answer(
     if notice:
         blocks.append(notice)
     if note:
-        blocks.append(f"*{escape(note)}*")
+        blocks.append(note_block(note))
     if abstained:
         blocks.append(ABSTAIN_MESSAGE)
-    if examples:
-        blocks.append("You could ask, for example:\n" + "\n".join(f"- {escape(e)}" for e in examples))
-    if quotes:
-        number = citation_numbers(quotes)
-        titles = list(dict.fromkeys(q.title for q in quotes))
-        lead = " and ".join(f"*{escape(t)}*" for t in titles[:-1]) + (" and " if len(titles) > 1 else "") + f"*{escape(titles[-1])}*"
-        blocks.append(f"From our article{'s' if len(titles) > 1 else ''} {lead}:")
-        for quote in quotes:
-            blocks.append(f"{blockquote(quote.text)} [{number[source_key(quote)]}]")
-        blocks.append(sources_block(quotes))
-    if suggested:
-        blocks.append("**Questions you could ask your care team**\n" + "\n".join(f"- {escape(q)}" for q in suggested))
-    blocks.append(f"---\n*{DISCLAIMER}*")
-    return "\n\n".join(blocks)
+    return "\n\n".join(blocks + answer_body(quotes, suggested, examples))

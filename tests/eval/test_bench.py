@@ -7,7 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-import eval.bench as bench
+import eval.bench_processes as processes
+import eval.bench_render as render
+import eval.bench_scale as scale
 
 FAKE_CHAT = '''
 import http.server, sys, time
@@ -28,29 +30,29 @@ NO_CHAT = 'import sys\nprint("The web chat arrives with the web UI (issue 5).")\
 
 
 def test_rss_is_read_from_proc():
-    assert bench.rss_mb() > 1.0
+    assert processes.rss_mb() > 1.0
 
 
 def test_synthetic_vectors_are_unit_length_and_reproducible():
-    reference = np.random.default_rng(0).standard_normal((500, bench.DIMENSION)).astype(np.float32)
-    first = bench.synthetic_vectors(1000, reference, seed=3)
-    assert first.shape == (1000, bench.DIMENSION) and first.dtype == np.float32
+    reference = np.random.default_rng(0).standard_normal((500, scale.DIMENSION)).astype(np.float32)
+    first = scale.synthetic_vectors(1000, reference, seed=3)
+    assert first.shape == (1000, scale.DIMENSION) and first.dtype == np.float32
     assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
-    assert np.array_equal(first, bench.synthetic_vectors(1000, reference, seed=3))
-    assert np.allclose(np.linalg.norm(bench.synthetic_vectors(10, None, seed=1), axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(first, scale.synthetic_vectors(1000, reference, seed=3))
+    assert np.allclose(np.linalg.norm(scale.synthetic_vectors(10, None, seed=1), axis=1), 1.0, atol=1e-5)
 
 
 def test_the_product_index_is_forced_either_way_and_the_threshold_restored():
     import knowledge.vectors as vectors
 
     before = vectors.APPROXIMATE_FROM
-    assert "IndexFlatIP" in bench._describe(bench._product_index("exact", 10**9))
-    assert "IndexHNSWFlat" in bench._describe(bench._product_index("approximate", 10))
+    assert "IndexFlatIP" in scale._describe(scale._product_index("exact", 10**9))
+    assert "IndexHNSWFlat" in scale._describe(scale._product_index("approximate", 10))
     assert vectors.APPROXIMATE_FROM == before
 
 
 def test_a_small_scale_row_reports_latency_memory_and_recall():
-    row = bench.scale_one(2000, None, build_threads=1, query_threads=1)
+    row = scale.scale_one(2000, None, build_threads=1, query_threads=1)
     assert row["vectors"] == 2000
     assert {"build_s", "index_mb", "rss_growth_mb", "latency_ms"} <= row["exact"].keys()
     assert 0.5 <= row["approximate"]["recall_at_10"] <= 1.0
@@ -60,27 +62,27 @@ def test_a_small_scale_row_reports_latency_memory_and_recall():
 def test_the_switch_is_where_exact_search_reaches_its_share_of_the_floor():
     rows = [{"vectors": 100_000, "exact": {"latency_ms": {"p50": 5.0}}, "approximate": {"recall_at_10": 0.97}},
             {"vectors": 10_000, "exact": {"latency_ms": {"p50": 0.6}}, "approximate": {"recall_at_10": 0.99}}]
-    advice = bench.recommend_switch(rows, embed_p50_ms=8.0)
+    advice = scale.recommend_switch(rows, embed_p50_ms=8.0)
     # 5 ms per 100k vectors; the budget is half of 8 ms = 4 ms -> 80,000 vectors.
     assert advice["approximate_from"] == 80_000 and advice["budget_ms"] == 4.0
     assert advice["recall_checked_at"] == 100_000  # the first measured size past the switch
     assert advice["approximate_recall_at_10"] == 0.97 and advice["recall_ok"]
-    assert bench.recommend_switch([], 8.0)["approximate_from"] is None
+    assert scale.recommend_switch([], 8.0)["approximate_from"] is None
 
 
 def test_chat_start_up_is_timed_until_the_page_answers(tmp_path, monkeypatch):
     script = tmp_path / "fake_chat.py"
     script.write_text(FAKE_CHAT)
-    monkeypatch.setattr(bench, "cli_command", lambda: [sys.executable, str(script)])
-    result = bench.cold_chat(tmp_path, timeout_s=30)
+    monkeypatch.setattr(processes, "cli_command", lambda: [sys.executable, str(script)])
+    result = processes.cold_chat(tmp_path, timeout_s=30)
     assert result["seconds"] is not None and result["seconds"] >= 0.3, result
 
 
 def test_chat_that_is_not_available_is_recorded_as_null(tmp_path, monkeypatch):
     script = tmp_path / "no_chat.py"
     script.write_text(NO_CHAT)
-    monkeypatch.setattr(bench, "cli_command", lambda: [sys.executable, str(script)])
-    result = bench.cold_chat(tmp_path, timeout_s=30)
+    monkeypatch.setattr(processes, "cli_command", lambda: [sys.executable, str(script)])
+    result = processes.cold_chat(tmp_path, timeout_s=30)
     assert result["seconds"] is None and "web UI" in result["reason"]
 
 
@@ -105,10 +107,10 @@ def test_bench_markdown_shows_every_section():
                                      "recall_checked_at": 100_000, "approximate_recall_at_10": 0.87,
                                      "ef_search_for_recall": 128, "current_setting": 200_000}},
     }
-    text = bench.render_bench(result)
+    text = render.render_bench(result)
     for needle in ("start to answer", "null (not available)", "Ratio ask / floor at p50 (target <= 2) | 2.0",
                    "Chunks/s", "| 10,000 | IndexIDMap2(IndexFlatIP)", "about **80,000** chunks",
                    "At 100,000 vectors the product's HNSW finds recall@10 0.87 (bar 0.95); efSearch 128 reaches the bar."):
         assert needle in text
     with pytest.raises(KeyError):
-        bench.render_bench({})
+        render.render_bench({})

@@ -18,9 +18,10 @@ from ui_fixtures import CRS_QUOTE, FakeAssistant, free_port, make_answer
 
 from knowledge.settings import DEFAULT_ARTICLES, Settings
 from qa.types import Quote
-from ui import chat
+from ui import chat_handlers, chat_render
 from ui import visit_sheet as vs
 from ui.chat import build_app, launch
+from ui.exports import ExportFolder
 from ui.feedback import FeedbackStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
@@ -127,11 +128,11 @@ def test_feedback_database_is_private(tmp_path):
 
 def test_exported_visit_sheets_are_private_and_go_with_the_session(tmp_path):
     sheet = vs.add_answer(vs.VisitSheet(), make_answer("What is CRS?"))
-    exports = chat.ExportFolder.create()
-    _, paths, _ = chat.export_sheet(sheet, "When can he drive?", "", [], exports.new())
+    exports = ExportFolder.create()
+    _, paths, _ = chat_handlers.export_sheet(sheet, "When can he drive?", "", [], exports.new())
     assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o600, 0o600]
     exports.track("session-a", paths)
-    other = chat.export_sheet(sheet, "Another", "", [], exports.new())[1]
+    other = chat_handlers.export_sheet(sheet, "Another", "", [], exports.new())[1]
     exports.track("session-b", other)
     exports.end_session("session-a")  # the tab was closed
     assert not any(Path(p).exists() for p in paths) and all(Path(p).exists() for p in other)
@@ -144,8 +145,8 @@ def test_sources_name_an_article_without_url_relative_to_the_articles_folder(tmp
     outside = Quote(**{**CRS_QUOTE.__dict__, "article": "x", "source_path": str(tmp_path / "secret" / "mine.md")})
     answer = make_answer("What is CRS?", quotes=(inside, outside))
     root = DEFAULT_ARTICLES
-    shown = chat.render_message(answer, root) + chat.sources_html(answer, root)
+    shown = chat_render.render_message(answer, root) + chat_render.sources_html(answer, root)
     assert "cytokine-release-syndrome.md" in shown and "mine.md" in shown
     assert str(tmp_path) not in shown and str(DEFAULT_ARTICLES) not in shown
-    steps = list(chat.stream_answer(FakeAssistant(), "What is CRS?", [], [], pause=0))
+    steps = list(chat_handlers.answer_turn(FakeAssistant(), "What is CRS?", [], []))
     assert "/x/knowledge" not in steps[-1][1][-1]["content"] + steps[-1][3]  # the chat itself uses the folder

@@ -1,42 +1,55 @@
-"""The chat handlers without a browser: streaming, banners, the sources panel, feedback, the visit sheet."""
+"""The chat without a browser: a turn, banners, the sources panel, feedback, the visit sheet."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, FakeAssistant, make_answer
 from pypdf import PdfReader
+from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, FakeAssistant, make_answer
 
+from qa import safety
+from qa.render import ABSTAIN_MESSAGE
 from qa.types import DISCLAIMER
-from ui import chat
+from ui import chat_handlers as chat
+from ui import chat_render as render
 from ui import visit_sheet as vs
 from ui.feedback import FeedbackStore
 
 
-def _stream(assistant, question, history=None, answers=None):
-    return list(chat.stream_answer(assistant, question, history or [], answers or [], pause=0))
+def _turn(assistant, question, history=None, answers=None):
+    return list(chat.answer_turn(assistant, question, history or [], answers or []))
 
 
-# ---------------------------------------------------------------- streaming
+# ---------------------------------------------------------------- a turn
 
 
-def test_stream_yields_growing_text_and_ends_with_the_full_answer(fake_assistant):
-    steps = _stream(fake_assistant, "What is CRS?")
+def test_a_turn_shows_it_is_working_then_the_whole_answer(fake_assistant):
+    steps = _turn(fake_assistant, "What is CRS?")
     texts = [history[-1]["content"] for _, history, _, _ in steps]
-    assert texts[0] == chat.THINKING_MESSAGE  # something shows before the answer is ready
-    answer_texts = texts[1:]
-    assert len(answer_texts) >= 3, "the answer should arrive in several pieces"
-    for shorter, longer in zip(answer_texts, answer_texts[1:]):
-        assert longer.startswith(shorter) and len(longer) > len(shorter)
-    final = answer_texts[-1]
+    assert texts[0] == render.THINKING_MESSAGE  # something shows before the answer is ready
+    assert len(steps) == 2, "a finished answer is shown at once, not replayed block by block"
+    final = texts[-1]
     answer = steps[-1][2][-1]
-    assert final == chat.render_message(answer, chat.articles_root(fake_assistant))
+    assert final == render.render_message(answer, chat.articles_root(fake_assistant))
     assert f"> {CRS_QUOTE.text} [1]" in final  # a blockquote with its numbered citation
     assert DISCLAIMER in final
 
 
-def test_stream_clears_the_box_keeps_the_question_and_records_the_answer(fake_assistant):
-    box, history, answers, panel = _stream(fake_assistant, "  What is CRS?  ")[-1]
+def test_the_turn_holds_an_answer_slot_only_while_computing(fake_assistant):
+    import threading
+
+    slots = threading.BoundedSemaphore(1)
+    turn = chat.answer_turn(fake_assistant, "What is CRS?", [], [], slots=slots)
+    next(turn)  # the thinking message: no slot taken yet
+    assert slots.acquire(blocking=False)
+    slots.release()
+    next(turn)  # the answer: computed, and the slot given back
+    assert slots.acquire(blocking=False)
+
+
+def test_a_turn_clears_the_box_keeps_the_question_and_records_the_answer(fake_assistant):
+    box, history, answers, panel = _turn(fake_assistant, "  What is CRS?  ")[-1]
     assert box == ""
     assert history[0] == {"role": "user", "content": "What is CRS?"}
     assert history[1]["role"] == "assistant"
@@ -45,8 +58,8 @@ def test_stream_clears_the_box_keeps_the_question_and_records_the_answer(fake_as
 
 
 def test_follow_up_questions_pass_the_earlier_questions_as_history(fake_assistant):
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
-    _stream(fake_assistant, "how long does it last?", history, answers)
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
+    _turn(fake_assistant, "how long does it last?", history, answers)
     assert fake_assistant.calls[-1] == ("how long does it last?", ["What is CRS?"])
 
 
@@ -56,7 +69,7 @@ def test_gradio6_content_lists_are_read_as_text():
 
 
 def test_empty_question_asks_nothing(fake_assistant):
-    steps = _stream(fake_assistant, "   ")
+    steps = _turn(fake_assistant, "   ")
     assert len(steps) == 1 and steps[0][1] == []
     assert fake_assistant.calls == []
 
@@ -66,14 +79,14 @@ def test_an_error_shows_an_apology_not_a_traceback():
         def ask(self, question, history=(), id=None):
             raise RuntimeError("index on fire")
 
-    *_, (_, history, answers, _) = _stream(Broken(), "What is CRS?")
-    assert history[-1]["content"] == chat.ERROR_MESSAGE
+    *_, (_, history, answers, _) = _turn(Broken(), "What is CRS?")
+    assert history[-1]["content"] == render.ERROR_MESSAGE
     assert answers == []
 
 
 def test_the_question_is_shown_as_text_not_html(fake_assistant):
     question = '<script>alert(1)</script><img src=x onerror="alert(2)"> what is CRS?'
-    _, history, _, panel = _stream(fake_assistant, question)[-1]
+    _, history, _, panel = _turn(fake_assistant, question)[-1]
     assert "<script" not in history[0]["content"] and "<img" not in history[0]["content"]
     assert "&lt;script&gt;" in history[0]["content"]
     assert "<script" not in panel and "<img" not in panel and "&lt;img" in panel
@@ -83,29 +96,61 @@ def test_the_question_is_shown_as_text_not_html(fake_assistant):
 
 
 def test_banner_per_triage():
-    assert chat.banner_kind(make_answer("fever now", "emergency", (FEVER_QUOTE,))) == "emergency"
-    assert chat.banner_kind(make_answer("stop my pills?", "defer")) == "defer"
-    assert chat.banner_kind(make_answer("pizza?", "out_of_scope")) == "out_of_scope"
-    assert chat.banner_kind(make_answer("unknown", "general", (), (), abstained=True)) == "no_answer"
-    assert chat.banner_kind(make_answer("What is CRS?")) is None
+    assert render.banner_kind(make_answer("fever now", "emergency", (FEVER_QUOTE,))) == "emergency"
+    assert render.banner_kind(make_answer("stop my pills?", "defer")) == "defer"
+    assert render.banner_kind(make_answer("pizza?", "out_of_scope")) == "out_of_scope"
+    assert render.banner_kind(make_answer("unknown", "general", (), (), abstained=True)) == "no_answer"
+    assert render.banner_kind(make_answer("What is CRS?")) is None
 
 
-def test_emergency_banner_streams_first_and_is_red(fake_assistant):
-    steps = _stream(fake_assistant, "my husband had car t 3 days ago and now has a fever of 39")
-    first_answer_chunk = steps[1][1][-1]["content"]
-    assert first_answer_chunk.startswith('<div class="pqa-banner pqa-banner-emergency" role="alert">')
-    assert "call your treatment center's 24-hour number right away" in first_answer_chunk
-    assert "<strong>" in first_answer_chunk and "**" not in first_answer_chunk
-    final = steps[-1][1][-1]["content"]
+def test_the_emergency_banner_comes_first_is_red_and_is_announced(fake_assistant):
+    final = _turn(fake_assistant, "my husband had car t 3 days ago and now has a fever of 39")[-1][1][-1]["content"]
+    assert final.startswith('<div class="pqa-banner pqa-banner-emergency" role="alert">')
+    assert "call your treatment center's 24-hour number right away" in final.split("</div>")[0]
+    assert "<strong>" in final.split("</div>")[0] and "**" not in final.split("</div>")[0]
     assert final.count("pqa-banner-emergency") == 1  # the notice is shown once, as the banner
     assert final.index("pqa-banner") < final.index(FEVER_QUOTE.text)
 
 
+def test_the_message_is_built_from_the_answer_fields_not_its_markdown():
+    for answer in (make_answer("What is CRS?"), make_answer("fever now", "emergency", (FEVER_QUOTE,)),
+                   make_answer("stop my pills?", "defer"), make_answer("pizza?", "out_of_scope"),
+                   make_answer("unknown", "general", (), (), abstained=True)):
+        assert render.render_message(replace(answer, markdown="")) == render.render_message(answer)
+    scope = render.render_message(make_answer("best pizza?", "out_of_scope"))
+    assert all(example in scope for example in safety.SCOPE_EXAMPLES)  # from Answer.examples
+    crs = render.render_message(make_answer("What is CRS?"))
+    assert "**Questions you could ask your care team**\n- How likely is CRS with my product?" in crs
+    assert "1. *Cytokine release syndrome (CRS): what to know*" in crs  # the numbered Sources list
+
+
+def test_a_long_question_note_shows_under_the_banner():
+    answer = replace(make_answer("fever now", "emergency", (FEVER_QUOTE,)), note="Your question was long.")
+    blocks = render.message_blocks(answer)
+    assert "pqa-banner-emergency" in blocks[0] and blocks[1] == "*Your question was long.*"
+
+
+def test_small_talk_gets_the_prompt_without_a_not_covered_banner():
+    from qa.assistant import empty_answer
+
+    message = render.render_message(empty_answer("hello"))
+    assert "pqa-banner" not in message and "Ask me anything" in message
+    abstained = render.render_message(make_answer("unknown thing", "general", (), (), abstained=True))
+    assert ABSTAIN_MESSAGE in abstained and abstained.count(ABSTAIN_MESSAGE) == 1
+
+
+def test_every_banner_is_announced_to_screen_readers():
+    for triage, role in (("defer", "status"), ("out_of_scope", "status"), ("emergency", "alert")):
+        message = render.render_message(make_answer("q", triage, (FEVER_QUOTE,)))
+        assert message.startswith('<div class="pqa-banner ')
+        assert f'role="{role}"' in message.split(">")[0]
+
+
 def test_defer_and_out_of_scope_look_different_from_answers_and_from_each_other():
-    defer = chat.render_message(make_answer("Should I stop my steroids?", "defer"))
-    scope = chat.render_message(make_answer("best pizza?", "out_of_scope"))
-    plain = chat.render_message(make_answer("What is CRS?"))
-    none = chat.render_message(make_answer("unknown thing", "general", (), (), abstained=True))
+    defer = render.render_message(make_answer("Should I stop my steroids?", "defer"))
+    scope = render.render_message(make_answer("best pizza?", "out_of_scope"))
+    plain = render.render_message(make_answer("What is CRS?"))
+    none = render.render_message(make_answer("unknown thing", "general", (), (), abstained=True))
     assert "pqa-banner-defer" in defer and "A decision for your care team" in defer
     assert "pqa-banner-scope" in scope and "Outside what our articles cover" in scope
     assert "pqa-banner-scope" in none and "Not covered by our articles" in none
@@ -114,7 +159,7 @@ def test_defer_and_out_of_scope_look_different_from_answers_and_from_each_other(
 
 
 def test_the_page_disclaimer_is_the_answers_disclaimer():
-    page = chat.disclaimer_html()
+    page = render.disclaimer_html()
     assert re.sub(r"</?strong>", "", page).count(DISCLAIMER) == 1
     assert "<strong>This is general information, not medical advice.</strong>" in page
     assert "<strong>In an emergency" in page
@@ -124,7 +169,7 @@ def test_the_page_disclaimer_is_the_answers_disclaimer():
 
 
 def test_sources_panel_highlights_the_quote_inside_its_passage():
-    panel = chat.sources_html(make_answer("What is CRS?"))
+    panel = render.sources_html(make_answer("What is CRS?"))
     assert "<mark>Many people hear CRS called a \"cytokine storm.\"</mark>" in panel
     assert "CRS can sound frightening" in panel  # the passage around the quote
     assert "What is CRS?" in panel  # the section
@@ -132,13 +177,13 @@ def test_sources_panel_highlights_the_quote_inside_its_passage():
 
 
 def test_sources_panel_links_to_the_original_when_there_is_a_url():
-    panel = chat.sources_html(make_answer("fever", "emergency", (FEVER_QUOTE,)))
+    panel = render.sources_html(make_answer("fever", "emergency", (FEVER_QUOTE,)))
     assert 'href="https://example.org/follow-up"' in panel and 'rel="noopener noreferrer"' in panel
 
 
 def test_passage_is_escaped_before_quoted_spans_are_marked():
     context = 'Intro <img src=x onerror="alert(1)"> text. Rest   helps <b>a lot</b>. End.'
-    html = chat.highlight_passage(context, ["Rest helps <b>a lot</b>."])
+    html = render.highlight_passage(context, ["Rest helps <b>a lot</b>."])
     assert "<img" not in html and "<b>" not in html
     assert "&lt;img src=x onerror=\"alert(1)\"&gt;" in html
     assert "<mark>Rest   helps &lt;b&gt;a lot&lt;/b&gt;.</mark>" in html  # whitespace-tolerant match
@@ -146,7 +191,7 @@ def test_passage_is_escaped_before_quoted_spans_are_marked():
 
 
 def test_overlapping_quotes_make_one_mark():
-    html = chat.highlight_passage("One two three four.", ["One two three", "two three four."])
+    html = render.highlight_passage("One two three four.", ["One two three", "two three four."])
     assert html == "<mark>One two three four.</mark>"
 
 
@@ -154,20 +199,20 @@ def test_sources_numbering_matches_the_citations():
     second = CRS_QUOTE.__class__(**{**CRS_QUOTE.__dict__, "section": "How is CRS treated?",
                                      "text": "CRS can sound frightening, but CAR-T centers treat it every day."})
     answer = make_answer("What is CRS?", quotes=(CRS_QUOTE, second))
-    message, panel = chat.render_message(answer), chat.sources_html(answer)
+    message, panel = render.render_message(answer), render.sources_html(answer)
     assert "cytokine storm.\" [1]" in message and "every day. [2]" in message
     assert panel.index('id="pqa-source-1"') < panel.index("What is CRS?</p>") < panel.index('id="pqa-source-2"')
 
 
 def test_sources_panel_for_an_answer_without_quotes_says_why():
-    panel = chat.sources_html(make_answer("best pizza?", "out_of_scope"))
+    panel = render.sources_html(make_answer("best pizza?", "out_of_scope"))
     assert "outside what our articles cover" in panel
-    assert chat.sources_html(None) == chat.SOURCES_PLACEHOLDER
+    assert render.sources_html(None) == render.SOURCES_PLACEHOLDER
 
 
 def test_clicking_an_earlier_message_selects_its_answer(fake_assistant):
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
-    *_, (_, history, answers, _) = _stream(fake_assistant, "fever of 39 now", history, answers)
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
+    *_, (_, history, answers, _) = _turn(fake_assistant, "fever of 39 now", history, answers)
     assert chat.select_answer(answers, history, 1)[0] == 0  # first answer
     assert chat.select_answer(answers, history, 0)[0] == 0  # its question
     position, panel = chat.select_answer(answers, history, 3)
@@ -180,7 +225,7 @@ def test_clicking_an_earlier_message_selects_its_answer(fake_assistant):
 
 def test_like_dislike_comment_and_take_back(tmp_path, fake_assistant):
     store = FeedbackStore(tmp_path / "feedback.sqlite")
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
     rows, row, message = chat.record_feedback(store, answers, history, 1, True, {})
     assert row is not None and "Thank you" in message
     assert chat.record_comment(store, row, "clear and short") != ""
@@ -193,7 +238,7 @@ def test_like_dislike_comment_and_take_back(tmp_path, fake_assistant):
 
 
 def test_no_store_means_no_feedback(fake_assistant):
-    *_, (_, history, answers, _) = _stream(fake_assistant, "What is CRS?")
+    *_, (_, history, answers, _) = _turn(fake_assistant, "What is CRS?")
     assert chat.record_feedback(None, answers, history, 1, True, {}) == ({}, None, "")
 
 
@@ -234,16 +279,12 @@ def test_export_of_an_empty_sheet_says_so(tmp_path):
 
 
 def test_the_crisis_banner_follows_any_self_harm_answer_until_cleared():
-    from dataclasses import replace
-
-    from qa import safety
-
     calm = make_answer("What is CRS?")
     crisis = replace(make_answer("i want to die", triage="emergency", quotes=()), self_harm=True,
                      notice=safety.SELF_HARM_MESSAGE)
-    assert chat.crisis_html([calm]) == ""
-    shown = chat.crisis_html([calm, crisis, calm])  # later ordinary answers do not take it away
+    assert render.crisis_html([calm]) == ""
+    shown = render.crisis_html([calm, crisis, calm])  # later ordinary answers do not take it away
     assert "988" in shown and 'role="alert"' in shown and "<strong>" in shown
     spanish = replace(crisis, notice=safety.SELF_HARM_MESSAGE_ES)
-    assert "Ayuda ahora mismo" in chat.crisis_html([spanish]) and "2 para español" in chat.crisis_html([spanish])
+    assert "Ayuda ahora mismo" in render.crisis_html([spanish]) and "2 para español" in render.crisis_html([spanish])
     assert chat.clear_conversation()[1] == []  # cleared answers leave nothing for the banner to show

@@ -57,7 +57,8 @@ def make_answer(question: str, triage: str = "general", quotes: tuple[Quote, ...
     examples = safety.SCOPE_EXAMPLES if triage == "out_of_scope" else ()
     markdown = render_answer(quotes, suggested, notice, abstained and triage == "general", "", examples)
     return Answer(question=question, triage=triage, abstained=abstained, quotes=quotes,
-                  suggested_questions=suggested, markdown=markdown, notice=notice, timings_ms={"total": 1.0})
+                  suggested_questions=suggested, markdown=markdown, notice=notice, timings_ms={"total": 1.0},
+                  examples=examples)
 
 
 class FakeAssistant:
