@@ -16,12 +16,7 @@ class Section:
 
     def page_at(self, offset: int) -> int | None:
         """Page number of the character at `offset`, or None for non-paginated sources."""
-        page = None
-        for start, number in self.pages:
-            if start > offset:
-                break
-            page = number
-        return page
+        return page_at(None, self.pages, offset)
 
 
 @dataclass(frozen=True)
@@ -68,17 +63,20 @@ class Chunk:
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page of the character at `offset` in this chunk, so a quote cites its own page."""
-        return page_in_chunk(self.page_start, self.page_breaks, offset)
+        return page_at(self.page_start, self.page_breaks, offset)
 
     def sentence_texts(self) -> list[str]:
         """The chunk's sentences, verbatim."""
         return [self.text[s:e] for s, e in self.sentences]
 
 
-def page_in_chunk(page_start: int | None, page_breaks: tuple[tuple[int, int], ...], offset: int) -> int | None:
-    """The page of a chunk's character, from the page it starts on and the page breaks inside it."""
+def page_at(page_start: int | None, page_breaks: tuple[tuple[int, int], ...], offset: int) -> int | None:
+    """The one page lookup (sections, chunks and stored chunks all use it): the page of the character at
+    `offset`, from the page the text starts on and the (offset, page) breaks inside it."""
     page = page_start
     for start, number in page_breaks:
-        if start <= offset:
-            page = number
+        if start > offset:
+            break
+        page = number
     return page
+

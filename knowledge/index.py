@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.chunking import chunk_document, embedding_prefix
-from knowledge.documents import Chunk, Document, page_in_chunk
+from knowledge.documents import Chunk, Document, page_at
 from knowledge.errors import PatientQAError
 from knowledge.lexical import LexicalIndex
 from knowledge.loaders import LoadError, load_document
@@ -109,7 +109,7 @@ class StoredChunk:
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page of the character at `offset`, so a quote cites the page it is on."""
-        return page_in_chunk(self.page_start, self.page_breaks, offset)
+        return page_at(self.page_start, self.page_breaks, offset)
 
     @property
     def section(self) -> str:
