@@ -15,6 +15,32 @@ from knowledge.markdown_sections import ATX_HEADING, sections_from_markdown
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _SENTENCE_PUNCTUATION = re.compile(r"[.!?:;][\"'”’)\]]*$")
 _SITE_SUFFIX = re.compile(r"\s+[|\-–—:·]\s+[^|\-–—:·]{2,60}$")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(?<![\w*\\])([*_])(?=\S)(.+?)(?<=\S)\1(?![\w*])")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
+_TABLE_DIVIDER = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+
+
+def plain_lines(markdown: str) -> str:
+    """trafilatura's Markdown as the page's words: no emphasis marks or backslash escapes, so quotes read as the
+    page does; table rows as lines of cells ("a | b") set apart like paragraphs, as the PDF reader gives them."""
+    out: list[str] = []
+    for line in markdown.split("\n"):
+        if _TABLE_DIVIDER.match(line):
+            continue
+        row = _TABLE_ROW.match(line)
+        if row:
+            cells = [cell.strip() for cell in row.group(1).split("|")]
+            line = " | ".join(cell for cell in cells if cell)
+            if out and out[-1].strip():
+                out.append("")
+            out.extend([line, ""])
+            continue
+        line = _STRONG.sub(r"\2", line)
+        line = _EMPHASIS.sub(r"\2", line)
+        out.append(_ESCAPE.sub(r"\1", line))
+    return "\n".join(out)
 
 
 def running_text_words(markdown: str) -> int:
@@ -56,6 +82,7 @@ def load_html(html: str, source_path: str, min_words: int = 0) -> Document:
     )
     if not markdown or not markdown.strip():
         raise LoadError("no main text found in the HTML page")
+    markdown = plain_lines(markdown)
     prose = running_text_words(markdown)
     if prose < min_words:
         raise LoadError(f"too little main text: {prose} words of running text, at least {min_words} needed "

@@ -24,6 +24,8 @@ HEADING_MAX_WORDS = 15
 HEADING_MAX_CHARS = 120
 PARAGRAPH_GAP_RATIO = 1.5  # a vertical gap this many times the usual line pitch starts a paragraph
 TABLE_CELL_SEPARATOR = " | "
+EDGE_BAND = 0.1  # the top and bottom tenth of a page, where running headers and footers sit
+SMALL_PRINT_RATIO = 0.95  # set this much smaller than the body, a line in that band is a header or footer
 
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.I)
@@ -167,46 +169,52 @@ def _line(seg: _Segment, page: int) -> Line:
     return Line(seg.text, page, seg.x, seg.y, seg.size, seg.bold)
 
 
+def _columns(segments: list[_Segment], middle: float) -> float | None:
+    """The right column's left edge when the page sets running text in two columns, else None.
+
+    Lines of running text (5+ words on average) starting right of the middle make a right column; short
+    cells there are a table's, read row by row instead.
+    """
+    right = [seg for seg in segments if seg.x >= middle * 0.8]
+    if len(right) < COLUMN_MIN_ROWS:
+        return None
+    if sum(len(seg.text.split()) for seg in right) / len(right) < COLUMN_MIN_WORDS:
+        return None
+    right_x = min(seg.x for seg in right)
+    if not any(seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size for seg in segments):
+        return None  # nothing on the left: an indented page, not two columns
+    return right_x
+
+
 def page_lines(runs: Sequence[Run], page: int, page_width: float) -> list[Line]:
     """The lines of one page in reading order: two-column parts column by column, tables row by row."""
-    rows = _rows(_segments(runs))
-    middle = page_width / 2
-    lines: list[Line] = []
-    i = 0
-    while i < len(rows):
-        if len(rows[i]) == 1:
-            lines.append(_line(rows[i][0], page))
-            i += 1
+    segments = _segments(runs)
+    right_x = _columns(segments, page_width / 2)
+    if right_x is None:
+        return _plain_lines(_rows(segments), page)
+    right = [seg for seg in segments if seg.x >= right_x - 2]
+    left = [seg for seg in segments if seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size]
+    top = max(seg.y for seg in right + left) + 1
+    wide = [seg for seg in segments if seg.x < right_x - 2 and seg.end > right_x + 2 * seg.size]
+    # Full-width lines (a title, a header) above the columns come first, those below them last.
+    above = [seg for seg in wide if seg.y >= top - 1]
+    below_y = min(seg.y for seg in right + left)
+    below = [seg for seg in wide if seg.y < below_y]
+    middle = [seg for seg in wide if seg not in above and seg not in below]
+    return (_plain_lines(_rows(above), page) + _plain_lines(_rows(left + middle), page)
+            + _plain_lines(_rows(right), page) + _plain_lines(_rows(below), page))
+
+
+def _plain_lines(rows: list[list[_Segment]], page: int) -> list[Line]:
+    """Rows as lines; a row of separate cells is a table row, its cells joined left to right."""
+    lines = []
+    for row in rows:
+        if len(row) == 1:
+            lines.append(_line(row[0], page))
             continue
-        band_end = i
-        while band_end < len(rows) and len(rows[band_end]) > 1:
-            band_end += 1
-        band = rows[i:band_end]
-        cells = [seg for row in band for seg in row]
-        words = sum(len(seg.text.split()) for seg in cells) / len(cells)
-        is_columns = (len(band) >= COLUMN_MIN_ROWS and words >= COLUMN_MIN_WORDS
-                      and all(len(row) == 2 for row in band) and all(row[1].x >= middle * 0.8 for row in band))
-        if not is_columns:
-            for row in band:
-                first = row[0]
-                text = TABLE_CELL_SEPARATOR.join(seg.text for seg in row)
-                lines.append(Line(text, page, first.x, first.y, first.size, all(s.bold for s in row), table_row=True))
-            i = band_end
-            continue
-        left = [row[0] for row in band]
-        right = [row[1] for row in band]
-        # One column may run on below the other: single lines that sit wholly on one side stay in the band.
-        while band_end < len(rows) and len(rows[band_end]) == 1:
-            seg = rows[band_end][0]
-            if seg.x >= middle * 0.8:
-                right.append(seg)
-            elif seg.end <= middle * 1.1:
-                left.append(seg)
-            else:
-                break
-            band_end += 1
-        lines.extend(_line(seg, page) for seg in left + right)
-        i = band_end
+        first = row[0]
+        text = TABLE_CELL_SEPARATOR.join(seg.text for seg in row)
+        lines.append(Line(text, page, first.x, first.y, first.size, all(s.bold for s in row), table_row=True))
     return lines
 
 
@@ -225,14 +233,26 @@ def repeated_edge_keys(pages: Sequence[Sequence[str]]) -> set[str]:
     return {key for key, count in counts.items() if count >= threshold and key}
 
 
-def drop_running_lines(pages: Sequence[Sequence[Line]]) -> list[list[Line]]:
-    """Pages without running headers, footers and page numbers (only ever among a page's first or last two lines)."""
+def drop_running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float] = ()) -> list[list[Line]]:
+    """Pages without running headers, footers and page numbers (only ever among a page's first or last two lines).
+
+    A line is running text when it recurs on half the pages, is a page number, or (for a leaflet too short
+    for repetition to show) sits in the page's outer tenth in print smaller than the body's.
+    """
     repeated = repeated_edge_keys([[line.text for line in page] for page in pages])
+    body_size, _ = _body_style([line for page in pages for line in page])
     kept_pages = []
-    for page in pages:
+    for number, page in enumerate(pages):
+        height = heights[number] if number < len(heights) else 0.0
         edges = set(range(min(2, len(page)))) | set(range(max(0, len(page) - 2), len(page)))
-        kept_pages.append([line for i, line in enumerate(page)
-                           if not (i in edges and (_edge_key(line.text) in repeated or _PAGE_NUMBER.match(line.text)))])
+
+        def running(line: Line) -> bool:
+            if _edge_key(line.text) in repeated or _PAGE_NUMBER.match(line.text):
+                return True
+            in_margin = height > 0 and (line.y > height * (1 - EDGE_BAND) or line.y < height * EDGE_BAND)
+            return in_margin and line.size < body_size * SMALL_PRINT_RATIO
+
+        kept_pages.append([line for i, line in enumerate(page) if not (i in edges and running(line))])
     return kept_pages
 
 

@@ -51,14 +51,24 @@ def load_pdf(path: Path, max_text_bytes: int | None = None) -> Document:
             if not unlocked:
                 raise LoadError("encrypted PDF (password protected); save an unprotected copy and rebuild")
         raw_pages = _read_pages(reader, path, max_text_bytes)
+        heights = [_page_height(page) for page in reader.pages]
     except LoadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
         raise LoadError(f"unreadable PDF ({type(err).__name__}: {str(err)[:80]})") from None
-    return document_from_lines(raw_pages, str(path), _metadata_title(reader))
+    return document_from_lines(raw_pages, str(path), _metadata_title(reader), heights)
 
 
-def document_from_lines(raw_pages: list[list[Line]], source_path: str, metadata_title: str = "") -> Document:
+def _page_height(page) -> float:
+    """The page's height in points (0 when the box is unreadable: only repetition finds headers then)."""
+    try:
+        return float(page.mediabox.top)
+    except Exception:  # noqa: BLE001
+        return 0.0
+
+
+def document_from_lines(raw_pages: list[list[Line]], source_path: str, metadata_title: str = "",
+                        heights: list[float] | tuple[float, ...] = ()) -> Document:
     """Sections, headings and title from reading-order lines; the reasons a PDF is not an article are `LoadError`s."""
     if not any(raw_pages):
         raise LoadError(NO_TEXT_LAYER)
@@ -66,7 +76,7 @@ def document_from_lines(raw_pages: list[list[Line]], source_path: str, metadata_
     if count >= 3 and count >= REPEATED_LINE_SHARE * total:
         raise LoadError(f"text is mostly one repeated line ({text[:40]!r} is {count} of {total} lines): "
                         "a stamp or watermark, not an article")
-    pages = drop_running_lines(raw_pages)
+    pages = drop_running_lines(raw_pages, heights)
     if not any(pages):
         raise LoadError("only running headers, footers and page numbers, no body text")
     blocks = structure(pages)
