@@ -35,7 +35,7 @@ CHROME = (RUNNING_HEADER, SITE, *NAV_LABELS, "cookie", *SIDEBAR, "Privacy policy
 CONTACTS = (("Who to call", "Number"), ("Clinic reception", "555-0100"), ("Nurse line, day and night", "555-0199"),
             ("Pharmacy", "555-0123"))
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
-DEFAULT_OUT = Path("eval/leaflets")
+DEFAULT_OUT = Path("eval/report/leaflets")
 
 
 class LeafletError(Exception):

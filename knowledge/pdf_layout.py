@@ -169,8 +169,13 @@ def _line(seg: _Segment, page: int) -> Line:
     return Line(seg.text, page, seg.x, seg.y, seg.size, seg.bold)
 
 
-def _columns(segments: list[_Segment], middle: float) -> float | None:
-    """The right column's left edge when the page sets running text in two columns, else None.
+def _mode_x(segments: list[_Segment]) -> float:
+    """The x most lines start at: a column's left edge (centred or indented lines start elsewhere)."""
+    return Counter(round(seg.x) for seg in segments).most_common(1)[0][0]
+
+
+def _columns(segments: list[_Segment], middle: float) -> tuple[float, float] | None:
+    """(left, right) column edges when the page sets running text in two columns, else None.
 
     Lines of running text (5+ words on average) starting right of the middle make a right column; short
     cells there are a table's, read row by row instead.
@@ -180,28 +185,31 @@ def _columns(segments: list[_Segment], middle: float) -> float | None:
         return None
     if sum(len(seg.text.split()) for seg in right) / len(right) < COLUMN_MIN_WORDS:
         return None
-    right_x = min(seg.x for seg in right)
-    if not any(seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size for seg in segments):
+    right_x = _mode_x(right)
+    left = [seg for seg in segments if seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size]
+    if not left:
         return None  # nothing on the left: an indented page, not two columns
-    return right_x
+    return _mode_x(left), right_x
 
 
 def page_lines(runs: Sequence[Run], page: int, page_width: float) -> list[Line]:
     """The lines of one page in reading order: two-column parts column by column, tables row by row."""
     segments = _segments(runs)
-    right_x = _columns(segments, page_width / 2)
-    if right_x is None:
+    edges = _columns(segments, page_width / 2)
+    if edges is None:
         return _plain_lines(_rows(segments), page)
+    left_x, right_x = edges
     right = [seg for seg in segments if seg.x >= right_x - 2]
-    left = [seg for seg in segments if seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size]
-    top = max(seg.y for seg in right + left) + 1
-    wide = [seg for seg in segments if seg.x < right_x - 2 and seg.end > right_x + 2 * seg.size]
-    # Full-width lines (a title, a header) above the columns come first, those below them last.
-    above = [seg for seg in wide if seg.y >= top - 1]
-    below_y = min(seg.y for seg in right + left)
-    below = [seg for seg in wide if seg.y < below_y]
-    middle = [seg for seg in wide if seg not in above and seg not in below]
-    return (_plain_lines(_rows(above), page) + _plain_lines(_rows(left + middle), page)
+    left = [seg for seg in segments
+            if left_x - 2 <= seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size]
+    top = max(seg.y for seg in right + left)
+    bottom = min(seg.y for seg in right + left)
+    # Everything else (a title, a centred header or footer, a full-width paragraph) is placed by height.
+    others = [seg for seg in segments if seg not in right and seg not in left]
+    above = [seg for seg in others if seg.y > top]
+    below = [seg for seg in others if seg.y < bottom]
+    inside = [seg for seg in others if bottom <= seg.y <= top]
+    return (_plain_lines(_rows(above), page) + _plain_lines(_rows(left + inside), page)
             + _plain_lines(_rows(right), page) + _plain_lines(_rows(below), page))
 
 
@@ -252,7 +260,11 @@ def drop_running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]
             in_margin = height > 0 and (line.y > height * (1 - EDGE_BAND) or line.y < height * EDGE_BAND)
             return in_margin and line.size < body_size * SMALL_PRINT_RATIO
 
-        kept_pages.append([line for i, line in enumerate(page) if not (i in edges and running(line))])
+        def at_edge(i: int, line: Line) -> bool:
+            # Two columns put a page's last line mid-order: the margins count as its edges too.
+            return i in edges or (height > 0 and not height * EDGE_BAND <= line.y <= height * (1 - EDGE_BAND))
+
+        kept_pages.append([line for i, line in enumerate(page) if not (at_edge(i, line) and running(line))])
     return kept_pages
 
 
