@@ -68,8 +68,8 @@ class Settings:
                                "(file size; for a PDF, its extracted text): a 30 MB file takes hours to embed"})
     max_chunks_per_document: int = field(default=1000, metadata={"help": "skip a document that splits into more "
                                          "passages than this (1000 is a book of about 160,000 words)"})
-    html_min_words: int = field(default=20, metadata={"help": "skip an HTML page with fewer words of running text "
-                                "than this (a page of menu links is not an article)"})
+    html_min_words: int = field(default=50, metadata={"help": "skip an HTML page with fewer words of running text "
+                                "than this (a page of menu links or a cookie wall is not an article)"})
     build_lock_wait_seconds: float = field(default=10.0, metadata={"help": "how long a build waits for another "
                                            "build of the same index to finish before giving up"})
     max_request_bytes: int = field(default=1_048_576, metadata={"help": "largest request body the chat accepts, in bytes; larger ones are refused (413) unread"})
