@@ -80,25 +80,20 @@ def document_from_lines(raw_pages: list[list[Line]], source_path: str, metadata_
     if not any(pages):
         raise LoadError("only running headers, footers and page numbers, no body text")
     blocks = structure(pages)
-    title_block = _title_heading(blocks)
-    title = metadata_title or (title_block.line.text if title_block else "") or title_from_path(source_path)
+    first_heading = next((b for b in blocks if b.heading_level and b.line.page == _first_page(blocks)), None)
+    title = metadata_title or (first_heading.line.text if first_heading else "") or title_from_path(source_path)
+    # The first heading names the document, not a section, when it is the only one set that large.
+    title_block = first_heading if first_heading is not None and first_heading.heading_level == 1 and not any(
+        b.heading_level == 1 for b in blocks if b is not first_heading) else None
     sections = _sections([b for b in blocks if b is not title_block])
     if not sections:
         raise LoadError("no body text under the headings")
     return Document(title=title, source_path=source_path, sections=tuple(sections), kind="pdf")
 
 
-def _title_heading(blocks: list[Block]) -> Block | None:
-    """The first heading on page 1 when nothing but headings come before it and no later heading is as large."""
-    for block in blocks:
-        if block.line.page != 1:
-            return None
-        if not block.heading_level:
-            return None
-        if block.heading_level == 1 and not any(b.heading_level == 1 for b in blocks if b is not block):
-            return block
-        return None
-    return None
+def _first_page(blocks: list[Block]) -> int:
+    """The first page with body text or a heading (page 1 unless it held only a header)."""
+    return blocks[0].line.page if blocks else 1
 
 
 def _sections(blocks: list[Block]) -> list[Section]:
