@@ -290,6 +290,7 @@ def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Pat
         })
 
     checker = SourceChecker()
+    pages = _PageTexts(folder) if fmt == "pdf" else None
     items = []
     for article in leaflets.articles:
         for q in article.questions:
@@ -299,6 +300,7 @@ def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Pat
                 check = checker.check(quote.text, quote.source_path, quote.section)
                 chrome = _chrome_in(quote.text, source_text.get(quote.article, ""))
                 quotes.append({"article": quote.article, "section": quote.section, "page": quote.page,
+                               "page_right": pages.on_page(quote.article, quote.page, quote.text) if pages else None,
                                "verbatim": check.verbatim, "chrome": chrome, "text": quote.text[:160]})
             items.append({
                 "id": q.id, "question": q.question, "article": q.article, "section": q.section,
@@ -319,12 +321,37 @@ def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Pat
         "quotes": len(quotes),
         "quotes_verbatim": _share(x["verbatim"] for x in quotes),
         "quotes_with_page": _share(x["page"] is not None for x in pdf_quotes) if pdf_quotes else None,
+        "quotes_on_cited_page": _share(x["page_right"] for x in pdf_quotes) if pdf_quotes else None,
         "chrome_leaks": sum(bool(x["chrome"]) for x in quotes) + sum(bool(d.get("chrome")) for d in documents),
         "skipped": skipped,
         "expected_skips_ok": sorted(skipped) == sorted(leaflets.expected_skips[fmt]),
         "document_details": documents,
         "items": items,
     }
+
+
+class _PageTexts:
+    """Each rendered PDF's pages as pypdf reads them plainly, to check that a quote is on the page it cites."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pages: dict[str, list[str]] = {}
+
+    def on_page(self, article: str, page: int | None, text: str) -> bool:
+        """The quote's opening (spaces and hyphens ignored: lines break there) is on page `page`."""
+        if page is None:
+            return False
+        if article not in self.pages:
+            from pypdf import PdfReader
+
+            reader = PdfReader(self.folder / f"{article}.pdf")
+            self.pages[article] = [_squash(p.extract_text() or "") for p in reader.pages]
+        texts = self.pages[article]
+        return 0 < page <= len(texts) and _squash(text)[:40] in texts[page - 1]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s\-]+", "", text)
 
 
 def _share(values) -> float:
@@ -348,7 +375,8 @@ def run_leaflet_eval(medquad: Path, out_dir: Path, mode: str = "hybrid", count: 
 
 HEADLINES = (("gold_section_quoted", "Gold section quoted"), ("gold_article_quoted", "Gold article quoted"),
              ("titles_right", "Titles right"), ("sections_found", "All sections found"),
-             ("quotes_verbatim", "Quotes verbatim in the loaded text"), ("quotes_with_page", "PDF quotes cite a page"))
+             ("quotes_verbatim", "Quotes verbatim in the loaded text"), ("quotes_with_page", "PDF quotes cite a page"),
+             ("quotes_on_cited_page", "PDF quotes are on the page they cite"))
 
 
 def render_leaflet_table(report: dict) -> str:
@@ -382,7 +410,7 @@ def render_leaflet_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_leaflets_parser(ev_sub: "argparse._SubParsersAction") -> None:
+def add_leaflets_parser(ev_sub: argparse._SubParsersAction) -> None:
     """`patient-qa eval leaflets`: the per-format comparison."""
     leaflets = ev_sub.add_parser(
         "leaflets", help="gold section quoted and title correctness per format: Markdown vs PDF vs HTML",

@@ -22,7 +22,7 @@ PDF_SUFFIXES = (".pdf",)
 TEXT_SUFFIXES = (".txt", ".text")
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + TEXT_SUFFIXES
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
 def load_document(path: Path, max_bytes: int | None = None, html_min_words: int = 0) -> Document:

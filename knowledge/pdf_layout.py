@@ -8,6 +8,7 @@ No PDF library is imported here: the input is plain `Run`s, so the rules are tes
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -27,9 +28,9 @@ TABLE_CELL_SEPARATOR = " | "
 EDGE_BAND = 0.1  # the top and bottom tenth of a page, where running headers and footers sit
 SMALL_PRINT_RATIO = 0.95  # set this much smaller than the body, a line in that band is a header or footer
 
-_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
-_ITALIC_FONT = re.compile(r"italic|oblique", re.I)
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
+_ITALIC_FONT = re.compile(r"italic|oblique", re.IGNORECASE)
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^(?:[-*+•●▪◦‣–]|\d{1,3}[.)])\s")
 _SENTENCE_END = re.compile(r"[.!?:][\"'”’)\]]*\Z")
 _NOT_A_HEADING_END = re.compile(r"[.,;]\Z")
@@ -83,7 +84,7 @@ def font_flags(base_font: str, weight: float | None = None) -> tuple[bool, bool]
 
 def device_position(cm: Sequence[float], tm: Sequence[float], font_size: float) -> tuple[float, float, float]:
     """(x, y, rendered size) of a run from pypdf's current and text matrices."""
-    a, b, c, d, e, f = (float(v) for v in tm)
+    _, _, c, d, e, f = (float(v) for v in tm)
     ca, cb, cc, cd, ce, cf = (float(v) for v in cm)
     x = e * ca + f * cc + ce
     y = e * cb + f * cd + cf
@@ -133,7 +134,7 @@ def _segments(runs: Sequence[Run]) -> list[_Segment]:
         segments.append(_Segment(run.text, run.x, run.y, run.size, run.bold, run.italic,
                                  Counter({(run.bold, run.italic, round(run.size, 1)): len(run.text.strip())})))
     for seg in segments:
-        (bold, italic, size), _ = seg.chars.most_common(1)[0]
+        (_, italic, size), _ = seg.chars.most_common(1)[0]
         seg.bold = all(b for (b, _, _), n in seg.chars.items() if n)
         seg.italic, seg.size = italic, size
         seg.text = _clean(seg.text)
@@ -253,19 +254,26 @@ def drop_running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]
     for number, page in enumerate(pages):
         height = heights[number] if number < len(heights) else 0.0
         edges = set(range(min(2, len(page)))) | set(range(max(0, len(page) - 2), len(page)))
-
-        def running(line: Line) -> bool:
-            if _edge_key(line.text) in repeated or _PAGE_NUMBER.match(line.text):
-                return True
-            in_margin = height > 0 and (line.y > height * (1 - EDGE_BAND) or line.y < height * EDGE_BAND)
-            return in_margin and line.size < body_size * SMALL_PRINT_RATIO
-
-        def at_edge(i: int, line: Line) -> bool:
-            # Two columns put a page's last line mid-order: the margins count as its edges too.
-            return i in edges or (height > 0 and not height * EDGE_BAND <= line.y <= height * (1 - EDGE_BAND))
-
-        kept_pages.append([line for i, line in enumerate(page) if not (at_edge(i, line) and running(line))])
+        kept_pages.append([line for i, line in enumerate(page)
+                           if not (_at_edge(i, line, edges, height) and _running(line, repeated, height, body_size))])
     return kept_pages
+
+
+def _in_margin(line: Line, height: float) -> bool:
+    """In the page's top or bottom tenth (never, when the page height is unknown)."""
+    return height > 0 and not height * EDGE_BAND <= line.y <= height * (1 - EDGE_BAND)
+
+
+def _at_edge(i: int, line: Line, edges: set[int], height: float) -> bool:
+    """Among the first or last two lines; two columns put a page's last line mid-order, so margins count too."""
+    return i in edges or _in_margin(line, height)
+
+
+def _running(line: Line, repeated: set[str], height: float, body_size: float) -> bool:
+    """A repeated edge line, a page number, or small print in the margin."""
+    if _edge_key(line.text) in repeated or _PAGE_NUMBER.match(line.text):
+        return True
+    return _in_margin(line, height) and line.size < body_size * SMALL_PRINT_RATIO
 
 
 def most_repeated_line(pages: Sequence[Sequence[Line]]) -> tuple[str, int, int]:
@@ -310,7 +318,7 @@ def structure(pages: Sequence[Sequence[Line]]) -> list[Block]:
             styles.append((round(line.size, 1), line.bold))
     ranked = sorted(set(styles), key=lambda s: (-s[0], not s[1]))
     level_of = {style: rank + 1 for rank, style in enumerate(ranked)}
-    pitches = [round(a.y - b.y, 1) for a, b in zip(lines, lines[1:])
+    pitches = [round(a.y - b.y, 1) for a, b in itertools.pairwise(lines)
                if a.page == b.page and 0 < a.y - b.y < 3 * max(a.size, 1) and not a.table_row]
     pitch = Counter(pitches).most_common(1)[0][0] if pitches else body_size * 1.2
     blocks: list[Block] = []
@@ -346,9 +354,7 @@ def join_lines(lines: Sequence[Block]) -> tuple[str, tuple[tuple[int, int], ...]
                 parts[-1] = before[:-1]  # "tocilizu-" + "mab": one word
                 cursor -= 1
                 joint = ""
-            elif line.table_row or previous.line.table_row or (block.new_paragraph and _SENTENCE_END.search(before)):
-                joint = "\n\n"
-            elif line.page != previous.line.page and _SENTENCE_END.search(before) and not line.is_list_item:
+            elif line.table_row or previous.line.table_row or (block.new_paragraph and _SENTENCE_END.search(before)) or line.page != previous.line.page and _SENTENCE_END.search(before) and not line.is_list_item:
                 joint = "\n\n"
             else:
                 joint = "\n"

@@ -29,7 +29,7 @@ from knowledge.pdf_layout import (
 REPEATED_LINE_SHARE = 0.5  # a PDF whose commonest line is this share of all lines is a stamp or a watermark
 NO_TEXT_LAYER = "no text layer (scanned?): OCR it first (the PDF has no extractable text)"
 
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.IGNORECASE)
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*([a-z])")
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
 

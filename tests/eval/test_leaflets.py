@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from eval.leaflets import CHROME, CONTACTS, FORMATS, LEAFLET_COUNT, RUNNING_HEADER, render_set
+from eval.leaflets import (
+    CHROME,
+    CONTACTS,
+    FORMATS,
+    LEAFLET_COUNT,
+    RUNNING_HEADER,
+    render_set,
+)
 from eval.workspace import MEDQUAD_DEV
 from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.loaders import LoadError, load_document, load_html, load_markdown, load_plain_text
+from knowledge.loaders import (
+    LoadError,
+    load_document,
+    load_html,
+    load_markdown,
+    load_plain_text,
+)
 
 ARTICLE = """---
 title: "Cytokine release syndrome (CRS)"

@@ -267,14 +267,14 @@ def test_each_section_cites_the_page_it_is_on(tmp_path: Path) -> None:
 @needs_dejavu
 def test_two_column_leaflet_is_read_in_column_order(tmp_path: Path) -> None:
     sections = [
-        ("What CAR-T is", ["CAR-T cell therapy changes your own immune cells so that they can find and attack the "
-                           "cancer. The cells are collected from your blood, changed in a laboratory and given back "
-                           "to you through a drip a few weeks later."]),
-        ("Side effects", ["Fever is often the first sign of cytokine release syndrome, which usually starts in the "
-                          "first week. Confusion or trouble speaking can be a sign of a nerve side effect called "
-                          "ICANS, and your team will check your handwriting every day."]),
-        ("Staying close", ["Most people stay within two hours of the treatment centre for four weeks after the "
-                           "infusion, with a carer who is with them day and night."]),
+        ("What CAR-T is", [("CAR-T cell therapy changes your own immune cells so that they can find and attack the "
+                            "cancer. The cells are collected from your blood, changed in a laboratory and given back "
+                            "to you through a drip a few weeks later.")]),
+        ("Side effects", [("Fever is often the first sign of cytokine release syndrome, which usually starts in the "
+                           "first week. Confusion or trouble speaking can be a sign of a nerve side effect called "
+                           "ICANS, and your team will check your handwriting every day.")]),
+        ("Staying close", [("Most people stay within two hours of the treatment centre for four weeks after the "
+                            "infusion, with a carer who is with them day and night.")]),
     ]
     doc = load_pdf(_leaflet(tmp_path / "columns.pdf", "CAR-T cell therapy", sections, columns=True))
     found = {s.heading_path: " ".join(s.text.split()) for s in doc.sections}

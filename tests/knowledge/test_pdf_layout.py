@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from knowledge.pdf_layout import Run, drop_running_lines, font_flags, join_lines, page_lines, structure
+from knowledge.pdf_layout import (
+    Run,
+    drop_running_lines,
+    font_flags,
+    join_lines,
+    page_lines,
+    structure,
+)
 
 WIDTH = 595.0
 
