@@ -30,7 +30,7 @@ SMALL_PRINT_RATIO = 0.95  # set this much smaller than the body, a line in that 
 
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.IGNORECASE)
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.IGNORECASE)
+PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^(?:[-*+•●▪◦‣–]|\d{1,3}[.)])\s")
 _SENTENCE_END = re.compile(r"[.!?:][\"'”’)\]]*\Z")
 _NOT_A_HEADING_END = re.compile(r"[.,;]\Z")
@@ -271,7 +271,7 @@ def _at_edge(i: int, line: Line, edges: set[int], height: float) -> bool:
 
 def _running(line: Line, repeated: set[str], height: float, body_size: float) -> bool:
     """A repeated edge line, a page number, or small print in the margin."""
-    if _edge_key(line.text) in repeated or _PAGE_NUMBER.match(line.text):
+    if _edge_key(line.text) in repeated or PAGE_NUMBER.match(line.text):
         return True
     return _in_margin(line, height) and line.size < body_size * SMALL_PRINT_RATIO
 

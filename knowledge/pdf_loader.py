@@ -13,6 +13,7 @@ from pathlib import Path
 from knowledge.documents import Document, Section
 from knowledge.loading import SIZE_HINT, LoadError, megabytes, title_from_path
 from knowledge.pdf_layout import (
+    PAGE_NUMBER,
     Block,
     Line,
     Run,
@@ -29,7 +30,6 @@ from knowledge.pdf_layout import (
 REPEATED_LINE_SHARE = 0.5  # a PDF whose commonest line is this share of all lines is a stamp or a watermark
 NO_TEXT_LAYER = "no text layer (scanned?): OCR it first (the PDF has no extractable text)"
 
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.IGNORECASE)
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*([a-z])")
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
 
@@ -214,7 +214,7 @@ def clean_pdf_pages(pages: list[str]) -> list[str]:
         edge_idx = set(content_idx[:2] + content_idx[-2:])
         kept = [line for i, line in enumerate(lines)
                 if not (i in edge_idx and (re.sub(r"\d+", "#", line.strip().lower()) in repeated
-                                           or _PAGE_NUMBER.match(line)))]
+                                           or PAGE_NUMBER.match(line)))]
         text = _HYPHEN_BREAK.sub(r"\1\2", "\n".join(kept))
         text = _SPACES.sub(" ", text)
         cleaned.append("\n".join(line.strip() for line in text.split("\n")).strip())
