@@ -83,3 +83,22 @@ def test_a_missing_medquad_folder_is_one_line_and_exit_2(tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("patient-qa: no MedQuAD-dev questions at") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_leaflet_eval_scores_pdf_and_html_like_the_markdown(tmp_path: Path) -> None:
+    from eval.leaflets import run_leaflet_eval
+
+    if not (MEDQUAD_DEV / "questions.jsonl").is_file():
+        pytest.skip(f"MedQuAD-dev not found at {MEDQUAD_DEV} (it ships with the shared datasets in CI)")
+    report = run_leaflet_eval(MEDQUAD_DEV, tmp_path / "out", count=3)
+    results = report["formats"]
+
+    for fmt, result in results.items():
+        assert result["titles_right"] == 1.0, fmt
+        assert result["quotes_verbatim"] == 1.0, fmt
+        assert result["chrome_leaks"] == 0, fmt
+        assert result["expected_skips_ok"], (fmt, result["skipped"])
+        assert abs(result["gold_section_quoted"] - results["markdown"]["gold_section_quoted"]) <= 0.05, fmt
+    assert results["pdf"]["quotes_on_cited_page"] == 1.0
+    assert (tmp_path / "out" / "leaflets.md").read_text(encoding="utf-8").startswith("# Leaflet eval")
