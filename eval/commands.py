@@ -38,7 +38,7 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--json", action="store_true", help="print the headline figures as JSON")
     ev.set_defaults(func=cmd_eval)
 
-    ev_sub = ev.add_subparsers(dest="eval_command", metavar="{retrieval}")
+    ev_sub = ev.add_subparsers(dest="eval_command", metavar="{retrieval,leaflets}")
     retrieval = ev_sub.add_parser("retrieval", help="nDCG@10, MRR@10 and recall@k on a BEIR-layout folder",
                                   description="Index a BEIR corpus (each entry a document, title kept) in a "
                                   "temporary folder and score BM25, dense and hybrid retrieval side by side.")
@@ -49,6 +49,9 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--out", help="also write retrieval.json and retrieval.md into this folder")
     retrieval.add_argument("--json", action="store_true", help="print the results as JSON")
     retrieval.set_defaults(func=cmd_eval_retrieval)
+    from eval.leaflets import add_leaflets_parser  # stdlib-only at import, like eval.gold
+
+    add_leaflets_parser(ev_sub)
 
     bench = sub.add_parser("bench", help="cold start, warm latency vs the embedding floor, index build/load, vector search scale")
     bench.add_argument("--out", default="eval/bench", help="folder for bench.json and bench.md (default: eval/bench)")

@@ -196,8 +196,8 @@ class LimitsSettings:
                                  "extracted text): a 30 MB file takes hours to embed", minimum=0.001)
     max_chunks_per_document: int = setting(1000, "skip a document that splits into more passages than this (1000 "
                                            "is a book of about 160,000 words)", minimum=1)
-    html_min_words: int = setting(20, "skip an HTML page with fewer words of running text than this (a page of "
-                                  "menu links is not an article)", minimum=0)
+    html_min_words: int = setting(50, "skip an HTML page with fewer words of running text than this (a page of "
+                                  "menu links or a cookie wall is not an article)", minimum=0)
     build_lock_wait_seconds: float = setting(10.0, "how long a build waits for another build of the same index to "
                                              "finish before giving up", minimum=0.0)
     max_request_bytes: int = setting(1_048_576, "largest request body the chat accepts, in bytes; larger ones are "

@@ -29,6 +29,8 @@ SHORT_REAL_PAGE = """<html><head><title>Fever</title></head><body><main>
 <h1>Fever after CAR-T</h1>
 <p>Fever is often the first sign of cytokine release syndrome. Call your care team at once if your temperature
 reaches 38 degrees, even at night.</p>
+<p>Take your temperature twice a day for the first four weeks after the infusion and write it down. Bring the
+list to every clinic visit so the team can see how it changed.</p>
 </main></body></html>"""
 
 

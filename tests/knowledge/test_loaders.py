@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.loaders import LoadError, load_document, load_html, load_markdown, load_plain_text
+from knowledge.loaders import (
+    LoadError,
+    load_document,
+    load_html,
+    load_markdown,
+    load_plain_text,
+)
 
 ARTICLE = """---
 title: "Cytokine release syndrome (CRS)"
@@ -215,3 +221,72 @@ def test_same_text_at_two_paths_has_one_identity_and_a_change_gives_another() ->
 
     assert a.content_hash == b.content_hash
     assert changed.content_hash != a.content_hash
+
+
+# ---------------------------------------------------------------- HTML structure (issue 12)
+
+HOSPITAL_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><title>Life after CAR-T | City Hospital</title></head>
+<body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/services">Our services</a></li>
+<li><a href="/visit">Plan your visit</a></li></ul></nav></header>
+<div class="cookie-consent">We use cookies to make this site work. Accept all cookies?</div>
+<main><article>
+<h2>The first month</h2>
+<p>Most people stay within two hours of the hospital for four weeks after the infusion. A carer stays with you
+day and night during this time, because side effects can start <strong>suddenly</strong>.</p>
+<h3>Signs to report at once</h3>
+<ul><li>A temperature of 38 degrees or higher</li><li>Confusion or trouble finding words</li><li>Shaking you cannot stop</li></ul>
+<h4>At night</h4>
+<p>Call the ward on the number on your wallet card [1], even at night, if you notice any of these signs.</p>
+<h2>Going home</h2>
+<p>Your team checks your blood counts before you go home. You cannot drive for eight weeks after the infusion.</p>
+<table><tr><th>Check</th><th>When</th></tr><tr><td>Blood counts</td><td>Every week</td></tr></table>
+</article></main>
+<footer>Copyright 2025 City Hospital. Privacy.</footer>
+</body></html>"""
+
+
+def test_html_headings_h2_to_h4_nest_and_the_title_comes_from_the_title_tag_without_the_site_name() -> None:
+    doc = load_html(HOSPITAL_PAGE, "after-car-t.html", min_words=50)
+
+    assert doc.title == "Life after CAR-T"
+    assert [s.heading_path for s in doc.sections] == [
+        ("The first month",), ("The first month", "Signs to report at once"),
+        ("The first month", "Signs to report at once", "At night"), ("Going home",)]
+
+
+def test_html_lists_are_one_item_per_line_and_quotes_carry_no_markdown_marks() -> None:
+    from knowledge.sentences import split_sentences
+
+    doc = load_html(HOSPITAL_PAGE, "after-car-t.html")
+    sections = {s.heading_path[-1]: s.text for s in doc.sections}
+    signs = sections["Signs to report at once"]
+
+    assert [signs[s:e] for s, e in split_sentences(signs)] == [
+        "A temperature of 38 degrees or higher", "Confusion or trouble finding words", "Shaking you cannot stop"]
+    assert "side effects can start suddenly." in sections["The first month"]
+    assert "wallet card [1], even at night" in sections["At night"]
+    assert not any(mark in text for text in sections.values() for mark in ("**", "\\[", "|---"))
+
+
+def test_html_table_rows_are_lines_of_cells() -> None:
+    going_home = {s.heading_path[-1]: s.text for s in load_html(HOSPITAL_PAGE, "a.html").sections}["Going home"]
+
+    assert going_home.endswith("Check | When\n\nBlood counts | Every week")
+
+
+def test_a_cookie_wall_under_fifty_words_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    from knowledge.settings import Settings
+
+    wall = tmp_path / "consent.html"
+    wall.write_text("""<html><head><title>Before you continue</title></head><body><main>
+<h1>Before you continue</h1>
+<p>We use cookies and data to deliver and maintain our services, to measure audience engagement and site
+statistics, and to show you relevant content. Select accept all to agree or reject all to decline.</p>
+<button>Accept all</button><button>Reject all</button></main></body></html>""", encoding="utf-8")
+
+    with pytest.raises(LoadError, match="too little main text") as caught:
+        load_document(wall, html_min_words=Settings().html_min_words)
+    assert Settings().html_min_words == 50
+    assert "words of running text" in str(caught.value) and "\n" not in str(caught.value)
