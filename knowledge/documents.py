@@ -60,6 +60,11 @@ class Document:
         for section in self.sections:
             digest.update(b"\x00" + "\x01".join(section.heading_path).encode())
             digest.update(b"\x02" + section.text.encode())
+        keys = self.meta.get("questions") if isinstance(self.meta, dict) else None
+        if keys:  # new or changed question keys rebuild the document like changed text
+            import json
+
+            digest.update(b"\x03" + json.dumps(keys, sort_keys=True, ensure_ascii=False, default=str).encode())
         return digest.hexdigest()[:32]
 
 

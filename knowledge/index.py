@@ -606,6 +606,7 @@ class KnowledgeIndex:
         self.doc_chunk_ids: dict[str, list[int]] = {}
         self.section_starts: set[int] = set()  # chunks whose first sentence opens a section
         self.docs_with_headings: set[str] = {c.doc_id for c in chunks.values() if c.heading_path}
+        self._question_keys: dict[str, dict[str, tuple[str, ...]]] | None = None
         previous: StoredChunk | None = None
         for chunk in sorted(chunks.values(), key=lambda c: (c.doc_id, c.position)):
             self.doc_chunk_ids.setdefault(chunk.doc_id, []).append(chunk.chunk_id)
@@ -676,6 +677,22 @@ class KnowledgeIndex:
 
     def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.lexical.search(query, k)
+
+    def question_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Each document's question keys by '##' heading: the ways patients ask what a section says."""
+        if self._question_keys is None:
+            db = sqlite3.connect(f"file:{self.directory / 'store.sqlite'}?mode=ro", uri=True)
+            try:
+                rows = db.execute("SELECT doc_id, meta FROM documents").fetchall()
+            finally:
+                db.close()
+            keys: dict[str, dict[str, tuple[str, ...]]] = {}
+            for doc_id, meta in rows:
+                asked = (json.loads(meta or "{}") or {}).get("questions")
+                if isinstance(asked, dict):
+                    keys[doc_id] = {str(h): tuple(str(q) for q in qs) for h, qs in asked.items() if isinstance(qs, list)}
+            self._question_keys = keys
+        return self._question_keys
 
     def document_chunks(self, doc_id: str) -> list[StoredChunk]:
         return [self.chunks[c] for c in self.doc_chunk_ids.get(doc_id, [])]

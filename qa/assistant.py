@@ -11,8 +11,10 @@ from knowledge.index import KnowledgeIndex
 from knowledge.settings import Settings
 from qa import safety
 from qa.answer import compose, suggested_questions
+from qa.answerability import LibraryWords, TopicCheck, check_topic
 from qa.conversation import focus_question, rewrite_query, user_turns
 from qa.decide import Outcome, decide, needs_evidence
+from qa.language import detect_language
 from qa.render import EMPTY_MESSAGE, readable_text, render_answer
 from qa.retrieval import Retriever
 from qa.types import Answer
@@ -74,6 +76,27 @@ class Assistant:
         # The triage model reads MiniLM vectors; with another index model it gets its own (rare) embedder.
         same = embedder_matches(self.index.model, self.triage_model.embedding_model)
         self.triage_embedder = embedder if same else shared_embedder(self.triage_model.embedding_model, 1)
+        self.library = self._library_words()
+
+    def _library_words(self) -> LibraryWords:
+        """Every word the articles and their question keys use, for the topic check (built once, in milliseconds)."""
+        from knowledge.lexical import tokenize
+
+        asked = " ".join(q for sections in self.index.question_keys().values() for qs in sections.values() for q in qs)
+        glossary = self.glossary
+        return LibraryWords(
+            [*self.retriever.speller.counts, *asked.lower().split()],
+            [*self.index.lexical.vocabulary(), *tokenize(asked)],
+            (lambda word: bool(glossary.find(word))) if glossary else (lambda word: False),
+            self.retriever.speller.correct,
+        )
+
+    def topic_check(self, question: str) -> TopicCheck:
+        """The question's topic words that no article uses (English questions; the articles are English)."""
+        answer = self.settings.answer
+        if answer.unknown_topic_base <= 0 or detect_language(question) != "en":
+            return TopicCheck()
+        return check_topic(question, self.library, answer.everyday_zipf)
 
     def check_model(self) -> None:
         """Load the embedding model now and check it fits the index, so a bad model fails at start, not mid-batch."""
@@ -130,7 +153,10 @@ class Assistant:
         t2 = time.perf_counter()
         timings["retrieval"] = (t2 - t1) * 1000
         composition = compose(result, self.index, query, self.settings.answer)
-        outcome = decide(triage, composition, self.settings.answer)
+        topic = self.topic_check(question) if triage.kind == "general" else TopicCheck()
+        outcome = decide(triage, composition, self.settings.answer, topic)
+        if outcome.unknown_topic:
+            note = " ".join(filter(None, (note, f'Our articles do not mention "{outcome.unknown_topic}".')))
         suggested = outcome.fixed_questions
         if outcome.quotes and not suggested:
             articles = list(dict.fromkeys(q.article for q in outcome.quotes))

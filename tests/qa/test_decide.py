@@ -8,6 +8,7 @@ import pytest
 
 from knowledge.settings import AnswerSettings
 from qa.answer import Composition
+from qa.answerability import TopicCheck
 from qa.decide import EMERGENCY_QUESTIONS, decide, needs_evidence
 from qa.safety import (
     DEFER_MESSAGE,
@@ -106,3 +107,30 @@ def test_a_question_that_needs_evidence_cannot_be_decided_without_it() -> None:
     assert needs_evidence(Triage("general")) and needs_evidence(Triage("emergency"))
     with pytest.raises(ValueError, match="needs its composed evidence"):
         decide(Triage("general"), None, SETTINGS)
+
+
+# The topic check: a question about something no article mentions gets "not covered", not an unrelated quote.
+TATTOO = TopicCheck(("tattoo",), rarity=0.66)  # needs confidence 0.45 + 0.05 * 0.66 = 0.483
+
+
+def test_unknown_topic_with_middling_evidence_is_not_covered() -> None:
+    outcome = decide(Triage("general", in_scope=True), Composition((QUOTE,), confidence=0.47), SETTINGS, TATTOO)
+    assert (outcome.rule, outcome.abstained, outcome.says_not_covered) == ("unknown_topic", True, True)
+    assert outcome.quotes == () and outcome.unknown_topic == "tattoo"
+
+
+def test_unknown_topic_with_strong_evidence_is_answered() -> None:
+    outcome = decide(Triage("general", in_scope=True), Composition((QUOTE,), confidence=0.49), SETTINGS, TATTOO)
+    assert outcome.rule == "answered" and outcome.quotes == (QUOTE,)
+
+
+def test_unknown_topic_never_silences_an_urgent_answer() -> None:
+    urgent = Triage("emergency", in_scope=True)
+    outcome = decide(urgent, Composition((QUOTE,), confidence=0.40), SETTINGS, TATTOO)
+    assert outcome.rule == "answered" and outcome.notice == EMERGENCY_MESSAGE
+
+
+def test_unknown_topic_check_can_be_turned_off() -> None:
+    off = replace(SETTINGS, unknown_topic_base=0.0)
+    outcome = decide(Triage("general", in_scope=True), Composition((QUOTE,), confidence=0.40), off, TATTOO)
+    assert outcome.rule == "answered"
