@@ -76,7 +76,7 @@ def test_a_missing_or_empty_gold_file_says_what_to_do(tmp_path):
 def test_the_default_gold_set_loads_with_every_kind():
     gold = load_gold(DEFAULT_GOLD)
     kinds = {item.kind for item in gold.items}
-    assert kinds == {"answer", "followup", "emergency", "not_emergency", "defer", "out_of_scope"}
+    assert kinds == {"answer", "followup", "emergency", "not_emergency", "defer", "out_of_scope", "abstain"}
     assert len(gold.items) >= 150
 
 
