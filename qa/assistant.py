@@ -153,7 +153,7 @@ class Assistant:
         t2 = time.perf_counter()
         timings["retrieval"] = (t2 - t1) * 1000
         composition = compose(result, self.index, query, self.settings.answer)
-        topic = self.topic_check(question) if triage.kind == "general" else TopicCheck()
+        topic = self.topic_check(question) if triage.kind in ("general", "defer") else TopicCheck()
         outcome = decide(triage, composition, self.settings.answer, topic)
         if outcome.unknown_topic:
             note = " ".join(filter(None, (note, f'Our articles do not mention "{outcome.unknown_topic}".')))

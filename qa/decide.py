@@ -4,8 +4,9 @@ The rules, in order:
 1. self-harm: the crisis message alone, nothing to read past it (no retrieval);
 2. triaged out of scope: the scope message and example questions (no retrieval);
 3. a general question the triage did not place in scope, with weak evidence: out of scope after all;
-4. a general question about a topic word no article uses (`qa.answerability`), unless the evidence is strong
-   enough for how rare the word is: "not covered", naming the word;
+4. a general or personal (defer) question about a topic word no article uses (`qa.answerability`), unless the
+   evidence is strong enough for how rare the word is: "not covered", naming the word (a personal question keeps
+   its care-team message); an urgent one keeps its when-to-call quotes;
 5. weak evidence (no quote, confidence below `abstain_threshold`, or no shared informative word and confidence
    below `no_shared_words_threshold`): no quotes; a general question says so, an urgent or personal one keeps
    its safety message;
@@ -78,7 +79,7 @@ def decide(triage: Triage, composition: Composition | None, settings: AnswerSett
     fixed = EMERGENCY_QUESTIONS if triage.kind == "emergency" else ()
     if triage.kind == "general" and not triage.in_scope and max(composition.confidence, 0.0) < settings.scope_threshold:
         return _out_of_scope("low_scope_confidence")
-    if (triage.kind == "general" and settings.unknown_topic_base > 0 and not weak
+    if (triage.kind in ("general", "defer") and settings.unknown_topic_base > 0 and not weak
             and not topic.answerable(max(composition.confidence, 0.0), settings.unknown_topic_base,
                                      settings.unknown_topic_slope)):
         return Outcome(triage.kind, "unknown_topic", notice=triage.notice, abstained=True, says_not_covered=True,

@@ -134,3 +134,9 @@ def test_unknown_topic_check_can_be_turned_off() -> None:
     off = replace(SETTINGS, unknown_topic_base=0.0)
     outcome = decide(Triage("general", in_scope=True), Composition((QUOTE,), confidence=0.40), off, TATTOO)
     assert outcome.rule == "answered"
+
+
+def test_unknown_topic_in_a_personal_question_keeps_the_care_team_message() -> None:
+    outcome = decide(Triage("defer", in_scope=True), Composition((QUOTE,), confidence=0.47), SETTINGS, TATTOO)
+    assert (outcome.kind, outcome.rule, outcome.quotes) == ("defer", "unknown_topic", ())
+    assert outcome.notice == DEFER_MESSAGE and outcome.says_not_covered
