@@ -25,6 +25,7 @@ class SettingsError(PatientQAError):
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+EMBEDDING_BACKENDS = ("auto", "onnx", "torch")
 # Fields that must be at least this large; a 0 batch size or thread count would hang or crash later.
 MINIMUMS: dict[str, float] = {
     "chunk_target_words": 1, "chunk_max_tokens": 8, "chunk_overlap_sentences": 0, "batch_size": 1, "threads": 1,
@@ -60,6 +61,9 @@ class Settings:
     chunk_overlap_sentences: int = field(default=1, metadata={"help": "sentences repeated between neighbouring chunks"})
     batch_size: int = field(default=64, metadata={"help": "texts per embedding batch"})
     threads: int = field(default=1, metadata={"help": "torch/FAISS threads for one query (1 is fastest here)"})
+    embedding_backend: str = field(default="auto", metadata={"help": "how texts are embedded: auto (the index's "
+                                   "verified ONNX export, else sentence-transformers with a notice), onnx (require "
+                                   "the export), torch (always sentence-transformers, the slow start)"})
     abstain_threshold: float = field(default=0.0, metadata={"help": "answer confidence below which we abstain; 0 = use the calibrated default"})
     triage_model: Path = field(default=DEFAULT_TRIAGE_MODEL, metadata={"help": "learned triage weights (.npz, with its .json beside it); rebuild with 'patient-qa triage train'"})
     feedback: bool = field(default=True, metadata={"help": "store like/dislike feedback locally"})
@@ -93,6 +97,10 @@ class Settings:
             if isinstance(value, (int, float)) and value < minimum:
                 raise SettingsError(f"{name} must be at least {minimum:g}, not {value}; "
                                     f"fix PATIENT_QA_{name.upper()} or the matching flag")
+        backend = str(values.get("embedding_backend", "auto"))
+        if backend not in EMBEDDING_BACKENDS:
+            raise SettingsError(f"embedding_backend is one of {', '.join(EMBEDDING_BACKENDS)}, not {backend!r}; "
+                                "fix PATIENT_QA_EMBEDDING_BACKEND")
         if float(values.get("abstain_threshold", 0.0)) > 1:  # type: ignore[arg-type]
             raise SettingsError("abstain_threshold is a confidence between 0 and 1; "
                                 "fix PATIENT_QA_ABSTAIN_THRESHOLD")

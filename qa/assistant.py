@@ -55,9 +55,10 @@ class Assistant:
         self.settings = settings or Settings.from_env()
         self.index = index or KnowledgeIndex.load(self.settings.index_dir)
         if embedder is None:
-            from knowledge.embedding import shared_embedder
+            from knowledge.embedding import query_embedder
 
-            embedder = shared_embedder(self.index.model, self.settings.threads)
+            embedder = query_embedder(self.index.directory, self.index.manifest, self.settings.embedding_backend,
+                                      self.settings.threads)
         self.embedder = embedder
         self.glossary = load_glossary(self.settings.glossary) if self.settings.glossary.exists() else None
         self.retriever = Retriever(self.index, embedder, self.glossary, mode=mode)
