@@ -207,6 +207,10 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None):
     """
     from knowledge.onnx_embedder import OnnxEmbedder, OnnxUnavailableError, cached_export
 
+    if given is None:
+        default = shared_embedder(model_name, threads)
+        if backend == "torch" or not isinstance(default, Embedder):
+            given = default  # sentence-transformers asked for, or a stand-in a test put there
     st = given if isinstance(given, Embedder) else None
     if (given is not None and st is None) or backend == "torch":
         return (given or shared_embedder(model_name, threads)), None
