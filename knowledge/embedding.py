@@ -156,11 +156,14 @@ def _onnx_embedder(path: str, sha256: str, model_name: str, config, threads: int
 
 def onnx_for_index(directory: Path, manifest: dict, threads: int = 1):
     """The index's verified ONNX export as an embedder, or an `OnnxUnavailableError` saying why there is none."""
-    from knowledge.onnx_embedder import OnnxRecord, OnnxUnavailableError
+    from knowledge.onnx_embedder import ForeignExportError, OnnxRecord, OnnxUnavailableError
 
     record = OnnxRecord.from_json(manifest.get("query_encoder"))
     if record is None:
         raise OnnxUnavailableError("the index holds no verified ONNX export of its model")
+    built_from = manifest["query_encoder"].get("model", manifest.get("model"))
+    if built_from != manifest.get("model"):
+        raise ForeignExportError(f"the index's ONNX export is of model '{built_from}', not '{manifest.get('model')}'")
     path = Path(directory) / record.file
     try:
         size = path.stat().st_size
@@ -173,6 +176,10 @@ def onnx_for_index(directory: Path, manifest: dict, threads: int = 1):
         import tokenizers  # noqa: F401
     except ImportError as err:
         raise OnnxUnavailableError(f"{err.name} is not installed") from None
+    model = str(manifest.get("model"))
+    if not Path(resolve_model_path(model)).is_dir():  # its tokenizer lives there: the same error as a failed load
+        raise ModelLoadError(f"cannot load embedding model '{model}' (FileNotFoundError); "
+                             "give a local model folder with --model or PATIENT_QA_MODEL (no network here)")
     return _onnx_embedder(str(path), record.sha256, str(manifest.get("model")), record.config, max(1, threads)).load()
 
 
@@ -181,12 +188,14 @@ def query_embedder(directory: Path, manifest: dict, backend: str = "auto", threa
 
     `backend` is the `embedding_backend` setting: "onnx" makes a missing export an error, "torch" skips it.
     """
-    from knowledge.onnx_embedder import OnnxUnavailableError
+    from knowledge.onnx_embedder import ForeignExportError, OnnxUnavailableError
 
     model = str(manifest.get("model"))
     if backend != "torch":
         try:
             return onnx_for_index(directory, manifest, threads)
+        except ForeignExportError:
+            pass  # the manifest's model was changed after the build: sentence-transformers reports the mismatch
         except OnnxUnavailableError as err:
             if backend == "onnx":
                 raise OnnxUnavailableError(

@@ -414,7 +414,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
             },
             "skipped": [asdict(s) for s in skipped],
             # The verified ONNX export of the model that questions are embedded with (None: sentence-transformers).
-            "query_encoder": query_encoder[1].to_json() if query_encoder is not None else None,
+            "query_encoder": {**query_encoder[1].to_json(), "model": settings.model} if query_encoder else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         _swap_into_place(tmp, index_dir)

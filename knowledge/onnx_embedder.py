@@ -43,6 +43,10 @@ class OnnxUnavailableError(PatientQAError):
     """The model cannot be run or exported as ONNX; callers fall back to sentence-transformers."""
 
 
+class ForeignExportError(OnnxUnavailableError):
+    """The index's export was made from another model than the one its manifest now names."""
+
+
 @dataclass(frozen=True)
 class SentenceConfig:
     """What sentence-transformers does around the transformer, read from the model's own config files."""

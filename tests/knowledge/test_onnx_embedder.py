@@ -17,6 +17,7 @@ from knowledge import embedding
 from knowledge.embedding import Embedder, build_embedders, query_embedder, resolve_model_path
 from knowledge.onnx_embedder import (
     ONNX_FILE,
+    OnnxRecord,
     OnnxUnavailableError,
     SentenceConfig,
     file_sha256,
@@ -91,6 +92,15 @@ def test_an_index_without_an_export_falls_back_with_one_notice(tmp_path, capsys)
     assert len(lines) == 1 and lines[0].startswith("note:") and "index build" in lines[0]
     with pytest.raises(OnnxUnavailableError, match="index build"):
         query_embedder(tmp_path, manifest, "onnx")
+
+
+def test_an_export_of_another_model_is_not_used(tmp_path, capsys):
+    embedding._notices.clear()
+    config = SentenceConfig("mean_tokens", True, 256, False, 384)
+    record = OnnxRecord(ONNX_FILE, "0" * 64, "1" * 64, 1e-7, config).to_json()
+    manifest = {"model": DEFAULT_MODEL, "query_encoder": {**record, "model": "another-model"}}
+    assert isinstance(query_embedder(tmp_path, manifest, "auto"), Embedder)
+    assert capsys.readouterr().err == ""  # sentence-transformers then reports any mismatch, in one line
 
 
 def test_a_model_that_cannot_be_exported_builds_with_sentence_transformers(monkeypatch, capsys):
