@@ -206,7 +206,9 @@ def query_embedder(directory: Path, manifest: dict, backend: str = "auto", threa
     return shared_embedder(model, threads)
 
 
-BUILD_WITH_ONNX = True  # measured in eval/bench_fastpath.py: length-sorted ONNX batches beat sentence-transformers
+# Measured with eval/bench_fastpath.py: length-sorted ONNX batches keep level with sentence-transformers, and a
+# build with a cached export then never imports torch (seconds saved); False builds with sentence-transformers.
+BUILD_WITH_ONNX = True
 
 
 def build_embedders(model_name: str, backend: str, threads: int, given=None):

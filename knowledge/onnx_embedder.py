@@ -192,6 +192,8 @@ class OnnxEmbedder:
             options.intra_op_num_threads = max(1, self.threads)
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            # Spinning worker threads burn the other core between batches; on a shared 2-core machine they wait instead.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = ort.InferenceSession(str(self._onnx_path), options, providers=["CPUExecutionProvider"])
             except Exception as err:  # noqa: BLE001 - onnxruntime errors vary by version
