@@ -79,7 +79,7 @@ def batch_throughput(articles: Path, model: str, batch_size: int = 64) -> dict:
     from knowledge.loaders import load_document
 
     st = shared_embedder(model, os.cpu_count() or 1)
-    onnx, encoder = build_embedders(model, "onnx", 1)
+    onnx, _ = build_embedders(model, "onnx", 1)
     chunks, sentences = [], []
     for path in collect_files([articles])[0]:
         doc = load_document(path)
@@ -100,10 +100,9 @@ def batch_throughput(articles: Path, model: str, batch_size: int = 64) -> dict:
 def default_builds(articles: Path, settings) -> dict:
     """Fresh builds of the default articles: the default way (ONNX, export cached) and all sentence-transformers,
     plus the one-time export and check a new user's first build pays."""
-    from knowledge.embedding import shared_embedder
+    from knowledge.embedding import resolve_model_path, shared_embedder
     from knowledge.index import build_index
     from knowledge.onnx_embedder import export_verified
-    from knowledge.embedding import resolve_model_path
 
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="patient-qa-fastpath-") as tmp:
@@ -171,7 +170,7 @@ def _one_user(url: str, user: int, questions: int, errors: list[str]) -> None:
 def _rss(pid: int) -> dict:
     """Resident and peak resident memory of a process, MB (Linux /proc)."""
     text = Path(f"/proc/{pid}/status").read_text()
-    value = {key: int(re.search(rf"^{key}:\s+(\d+)", text, re.M).group(1)) / 1024 for key in ("VmRSS", "VmHWM")}
+    value = {key: int(re.search(rf"^{key}:\s+(\d+)", text, re.MULTILINE).group(1)) / 1024 for key in ("VmRSS", "VmHWM")}
     return {"rss_mb": round(value["VmRSS"], 1), "hwm_mb": round(value["VmHWM"], 1)}
 
 

@@ -72,7 +72,7 @@ class OnnxRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: object) -> "OnnxRecord | None":
+    def from_json(cls, data: object) -> OnnxRecord | None:
         """The record, or None for an index without one (built before ONNX, or whose export failed)."""
         if not isinstance(data, dict):
             return None
@@ -162,7 +162,7 @@ class OnnxEmbedder:
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._recent_lock = threading.Lock()
 
-    def load(self) -> "OnnxEmbedder":
+    def load(self) -> OnnxEmbedder:
         """Open the session and tokenizers now (0.2 s), so a broken file is found before the first question."""
         self._load()
         return self

@@ -14,7 +14,12 @@ import pytest
 from kb_fixtures import write_articles
 
 from knowledge import embedding
-from knowledge.embedding import Embedder, build_embedders, query_embedder, resolve_model_path
+from knowledge.embedding import (
+    Embedder,
+    build_embedders,
+    query_embedder,
+    resolve_model_path,
+)
 from knowledge.onnx_embedder import (
     ONNX_FILE,
     OnnxRecord,
