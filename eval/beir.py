@@ -202,16 +202,16 @@ def run_paths(run_out: Path, modes: Sequence[str]) -> dict[str, Path]:
 def evaluate_beir(folder: Path, modes: Sequence[str] = MODES, run_out: Path | None = None,
                   progress: bool = False) -> dict:
     """Index the corpus in a temporary folder, run each mode, return the results (and write run files)."""
-    from knowledge.embedding import shared_embedder
+    from knowledge.embedding import query_embedder
     from knowledge.glossary import load_glossary
     from knowledge.settings import Settings
 
     data = read_beir(folder)
     settings = Settings.from_env()
-    embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
     glossary = load_glossary(settings.index.glossary) if settings.index.glossary.exists() else None
     with tempfile.TemporaryDirectory(prefix="patient-qa-beir-") as tmp:
-        index, corpus_ids, build = build_beir_index(data, Path(tmp), settings, embedder, progress)
+        index, corpus_ids, build = build_beir_index(data, Path(tmp), settings, None, progress)  # the build picks
+        embedder = query_embedder(index.directory, index.manifest, settings.index.embedding_backend, settings.retrieval.threads)
         results = [run_mode(index, embedder, glossary, data, corpus_ids, mode) for mode in modes]
     written = {}
     if run_out is not None:

@@ -75,7 +75,7 @@ def build_throughput(articles: Path, settings, embedder) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="patient-qa-bench-") as tmp:
         index_dir = Path(tmp) / "index"
-        report = build_index([articles], replace(settings, index_dir=index_dir), embedder=embedder, progress=False)
+        report = build_index([articles], settings.updated(index_dir=index_dir), embedder=embedder, progress=False)
         load = index_load(index_dir)
         size = sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file())
         KnowledgeIndex.load(index_dir)
@@ -112,7 +112,6 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
     """Every measurement in order; a section that cannot run records why instead of failing the bench."""
     from eval.evaluate import load_assistant
     from eval.gold import DEFAULT_GOLD, load_gold
-    from knowledge.embedding import shared_embedder
     from knowledge.settings import Settings
 
     started = time.perf_counter()
@@ -121,10 +120,10 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
-        "threads": settings.threads,
+        "threads": settings.retrieval.threads,
     }
     step("preparing the default index")
-    assistant, info = load_assistant(index_dir, None if index_dir else settings.articles)
+    assistant, info = load_assistant(index_dir, None if index_dir else settings.index.articles)
     result["index"] = info
     default_index = Path(info["directory"])
 
@@ -147,15 +146,20 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
         articles = Path(medquad) / "articles"
         if articles.exists():
             step(f"index build throughput on {articles}")
-            result["build"] = build_throughput(articles, settings, shared_embedder(settings.model, settings.threads))
+            result["build"] = build_throughput(articles, settings, None)  # None: the build picks (ONNX if exported)
         else:
             result["build"] = {"error": f"no medquad-dev articles at {articles}"}
 
     if "scale" not in skip:
         sizes = [n for n in SCALE_SIZES if not (quick and n >= 1_000_000)]
         reference = np.asarray(assistant.index.sentence_matrix, dtype=np.float32)
-        result["scale"] = vector_scale(sizes, reference, settings.threads)
+        result["scale"] = vector_scale(sizes, reference, settings.retrieval.threads)
         result["scale"]["recommendation"] = recommend_switch(result["scale"]["rows"], result["warm"]["embed_ms"]["p50"])
+    if "fastpath" not in skip:
+        from eval.bench_fastpath import fastpath_bench
+
+        step("fast path: import floor, embedding floors, build batches, chat memory")
+        result["fastpath"] = fastpath_bench(result, assistant, settings, [i.question for i in gold.items], skip)
     result["seconds"] = round(time.perf_counter() - started, 1)
     # Other work on the machine inflates every timing; the load average says how much to trust them.
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

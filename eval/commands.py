@@ -58,7 +58,7 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--quick", action="store_true", help="skip the 1M-vector scale run")
     bench.add_argument("--index", help="index for the cold-start and warm measurements (default: a cached build of the bundled articles)")
     bench.add_argument("--medquad", help="medquad-dev folder for the build throughput (default: ../shared/datasets/medquad-dev)")
-    bench.add_argument("--skip", action="append", choices=("cold", "build", "scale"), default=[],
+    bench.add_argument("--skip", action="append", choices=("cold", "build", "scale", "fastpath", "chat"), default=[],
                        help="leave out a section (repeatable)")
     bench.set_defaults(func=cmd_bench)
 

@@ -26,7 +26,6 @@ class EvalOutcome:
 
 def load_assistant(index_dir: Path | None, articles: Path | None, mode: str = "hybrid", progress: bool = False):
     """(Assistant, index info): the model loaded once; the index given, or a cached build of `articles`."""
-    from knowledge.embedding import shared_embedder
     from knowledge.index import KnowledgeIndex
     from knowledge.settings import Settings
     from qa.assistant import Assistant
@@ -35,14 +34,12 @@ def load_assistant(index_dir: Path | None, articles: Path | None, mode: str = "h
     build_seconds = 0.0
     if index_dir is not None:
         index = KnowledgeIndex.load(index_dir)
-        embedder = shared_embedder(index.model, settings.retrieval.threads)
     else:
         articles = Path(articles or settings.index.articles)
-        embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
-        build_seconds = prepare_index(settings, embedder, articles, progress).seconds
+        build_seconds = prepare_index(settings, None, articles, progress).seconds  # the build picks its embedder
         index_dir = cached_index_dir(articles)
         index = KnowledgeIndex.load(index_dir)
-    assistant = Assistant(settings.updated(index_dir=Path(index_dir)), index=index, embedder=embedder, mode=mode)
+    assistant = Assistant(settings.updated(index_dir=Path(index_dir)), index=index, mode=mode)
     counts = index.manifest.get("counts", {})
     info = {
         "directory": str(index_dir),

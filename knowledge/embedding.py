@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -36,9 +37,9 @@ def resolve_model_path(name: str) -> str:
 
 def set_threads(threads: int) -> None:
     """One query is small: extra threads cost more in start-up than they save on 2 cores."""
-    import torch
-
-    torch.set_num_threads(max(1, threads))
+    torch = sys.modules.get("torch")  # never imported here: the ONNX query path must not pay for it
+    if torch is not None:
+        torch.set_num_threads(max(1, threads))
     try:
         import faiss
 
@@ -49,6 +50,8 @@ def set_threads(threads: int) -> None:
 
 class Embedder:
     """Encodes texts to unit-normalised float32 vectors and counts their model tokens."""
+
+    backend = "torch"
 
     def __init__(self, model_name: str = DEFAULT_MODEL, threads: int = 1) -> None:
         self.model_name = model_name
@@ -68,6 +71,7 @@ class Embedder:
 
             hf_logging.set_verbosity_error()  # token counting of long texts is intended, not a warning
             hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
+            import torch  # noqa: F401 - imported first so set_threads reaches it
             from sentence_transformers import SentenceTransformer
 
             set_threads(self.threads)
@@ -130,3 +134,108 @@ class Embedder:
 def shared_embedder(model_name: str, threads: int = 1) -> Embedder:
     """One model in memory per process, shared by the chat's concurrent requests and the CLI."""
     return Embedder(model_name, threads=threads)
+
+
+_notices: set[str] = set()
+
+
+def notice(message: str) -> None:
+    """One line on stderr, once per process: a fallback is worth saying, not worth repeating per question."""
+    if message not in _notices:
+        _notices.add(message)
+        print(f"note: {message}", file=sys.stderr)
+
+
+@lru_cache(maxsize=8)
+def _onnx_embedder(path: str, sha256: str, model_name: str, config, threads: int):
+    """One ONNX session per export file and thread count, shared like `shared_embedder`."""
+    from knowledge.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(Path(path), Path(resolve_model_path(model_name)), config, model_name, threads=threads)
+
+
+def onnx_for_index(directory: Path, manifest: dict, threads: int = 1):
+    """The index's verified ONNX export as an embedder, or an `OnnxUnavailableError` saying why there is none."""
+    from knowledge.onnx_embedder import ForeignExportError, OnnxRecord, OnnxUnavailableError
+
+    record = OnnxRecord.from_json(manifest.get("query_encoder"))
+    if record is None:
+        raise OnnxUnavailableError("the index holds no verified ONNX export of its model")
+    built_from = manifest["query_encoder"].get("model", manifest.get("model"))
+    if built_from != manifest.get("model"):
+        raise ForeignExportError(f"the index's ONNX export is of model '{built_from}', not '{manifest.get('model')}'")
+    path = Path(directory) / record.file
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise OnnxUnavailableError(f"{record.file} is missing from the index") from None
+    if size < 1024:
+        raise OnnxUnavailableError(f"{record.file} in the index is damaged")
+    try:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as err:
+        raise OnnxUnavailableError(f"{err.name} is not installed") from None
+    model = str(manifest.get("model"))
+    if not Path(resolve_model_path(model)).is_dir():  # its tokenizer lives there: the same error as a failed load
+        raise ModelLoadError(f"cannot load embedding model '{model}' (FileNotFoundError); "
+                             "give a local model folder with --model or PATIENT_QA_MODEL (no network here)")
+    return _onnx_embedder(str(path), record.sha256, str(manifest.get("model")), record.config, max(1, threads)).load()
+
+
+def query_embedder(directory: Path, manifest: dict, backend: str = "auto", threads: int = 1):
+    """What embeds questions for an index: its ONNX export (no torch import), else sentence-transformers.
+
+    `backend` is the `embedding_backend` setting: "onnx" makes a missing export an error, "torch" skips it.
+    """
+    from knowledge.onnx_embedder import ForeignExportError, OnnxUnavailableError
+
+    model = str(manifest.get("model"))
+    if backend != "torch":
+        try:
+            return onnx_for_index(directory, manifest, threads)
+        except ForeignExportError:
+            pass  # the manifest's model was changed after the build: sentence-transformers reports the mismatch
+        except OnnxUnavailableError as err:
+            if backend == "onnx":
+                raise OnnxUnavailableError(
+                    f"{err}; run 'patient-qa index build' to export it, or set PATIENT_QA_EMBEDDING_BACKEND=auto"
+                ) from None
+            notice(f"{err}, so questions are embedded with sentence-transformers (a slower start); "
+                   "'patient-qa index build' exports it")
+    return shared_embedder(model, threads)
+
+
+# Measured with eval/bench_fastpath.py: length-sorted ONNX batches keep level with sentence-transformers, and a
+# build with a cached export then never imports torch (seconds saved); False builds with sentence-transformers.
+BUILD_WITH_ONNX = True
+
+
+def build_embedders(model_name: str, backend: str, threads: int, given=None):
+    """The embedder a build uses and the verified ONNX export (path, record) to store in the index, or None.
+
+    A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
+    """
+    from knowledge.onnx_embedder import OnnxEmbedder, OnnxUnavailableError, cached_export
+
+    if given is None:
+        default = shared_embedder(model_name, threads)
+        if backend == "torch" or not isinstance(default, Embedder):
+            given = default  # sentence-transformers asked for, or a stand-in a test put there
+    st = given if isinstance(given, Embedder) else None
+    if (given is not None and st is None) or backend == "torch":
+        return (given or shared_embedder(model_name, threads)), None
+    try:
+        path, record = cached_export(Path(resolve_model_path(model_name)), model_name,
+                                     lambda: (st or shared_embedder(model_name, threads)).model)
+    except OnnxUnavailableError as err:
+        if backend == "onnx":
+            raise OnnxUnavailableError(f"cannot export model '{model_name}' to ONNX: {err}; "
+                                       "set PATIENT_QA_EMBEDDING_BACKEND=auto to use sentence-transformers") from None
+        notice(f"model '{model_name}' cannot be exported to ONNX ({err}); sentence-transformers embeds it instead")
+        return (given or shared_embedder(model_name, threads)), None
+    if given is not None or not BUILD_WITH_ONNX:
+        return (given or shared_embedder(model_name, threads)), (path, record)
+    builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
+                           threads=os.cpu_count() or 1)
+    return builder, (path, record)

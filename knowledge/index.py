@@ -301,10 +301,9 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
     _refuse_foreign_directory(index_dir)
     files, skipped = collect_files([Path(p) for p in (paths or [settings.index.articles])])
 
-    if embedder is None:
-        from knowledge.embedding import shared_embedder
+    from knowledge.embedding import build_embedders
 
-        embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
+    embedder, query_encoder = build_embedders(settings.index.model, settings.index.embedding_backend, settings.retrieval.threads, embedder)
 
     old = _compatible_old_index(index_dir, settings)
     old_files: dict[str, str] = (old.manifest.get("files", {}) if old else
@@ -388,6 +387,10 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
         if len(all_vectors) != len(all_ids):  # every entry was embedded or reused above; a gap is a bug
             raise RuntimeError(f"{len(all_ids)} chunks but {len(all_vectors)} vectors; the build is not saved")
         save_vector_index(build_vector_index(all_vectors, all_ids), tmp / "chunks.faiss")
+        if query_encoder is not None:
+            from knowledge.onnx_embedder import place_file
+
+            place_file(query_encoder[0], tmp / query_encoder[1].file)
         lexical_texts = [
             embedding_prefix(e.doc.title, c.heading_path) + c.text for e in entries for c in e.chunks
         ]
@@ -412,6 +415,8 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
                 for e in entries
             },
             "skipped": [asdict(s) for s in skipped],
+            # The verified ONNX export of the model that questions are embedded with (None: sentence-transformers).
+            "query_encoder": {**query_encoder[1].to_json(), "model": settings.index.model} if query_encoder else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         _swap_into_place(tmp, index_dir)

@@ -15,8 +15,26 @@ _QUESTION_WORDS = {"what", "how", "why", "when", "who", "whom", "which", "does",
                    "im", "ive", "dont", "doesnt", "ok", "okay", "please", "tell", "know", "mean", "means"}
 
 
+def _import_bm25s():
+    """bm25s without numba and scipy: it imports both when installed (over a second of a cold start, and memory
+    in the chat), though its numpy backend, the one we build and search with, uses neither."""
+    import sys
+
+    if "bm25s" not in sys.modules:
+        blocked = [name for name in ("numba", "scipy") if name not in sys.modules]
+        sys.modules.update({name: None for name in blocked})  # type: ignore[misc]  # None makes `import numba` an ImportError
+        try:
+            import bm25s  # noqa: F401
+        finally:
+            for name in blocked:
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]
+    return sys.modules["bm25s"]
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
+    _import_bm25s()
     from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN) | _QUESTION_WORDS
@@ -63,9 +81,8 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: list[str], ids: list[int]) -> LexicalIndex:
         """Index texts (title and headings included by the caller) under their chunk ids."""
-        import bm25s
-
-        retriever = bm25s.BM25(method="lucene")
+        bm25s = _import_bm25s()
+        retriever = bm25s.BM25(method="lucene", backend="numpy", csc_backend="numpy")
         corpus = [tokenize(t) or ["_empty_"] for t in texts]
         retriever.index(corpus, show_progress=False)
         return cls(retriever, np.asarray(ids, dtype=np.int64))
@@ -79,8 +96,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
         """Load what `save` wrote."""
-        import bm25s
-
+        bm25s = _import_bm25s()
         retriever = bm25s.BM25.load(str(directory), show_progress=False)
         return cls(retriever, np.load(directory / "ids.npy", allow_pickle=False))
 

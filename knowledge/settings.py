@@ -24,7 +24,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_GLOSSARY = PACKAGE_DIR / "glossary.yaml"
 DEFAULT_TRIAGE_MODEL = PACKAGE_DIR.parent / "qa" / "triage_model.npz"
-RETRIEVAL_MODES = ("hybrid", "bm25", "dense")  # the one list of retrieval modes (CLI choices, Retriever, eval)
+RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
+EMBEDDING_BACKENDS = ("auto", "onnx", "torch")  # the one list of retrieval modes (CLI choices, Retriever, eval)
 ENV_PREFIX = "PATIENT_QA_"
 
 
@@ -71,6 +72,9 @@ class IndexSettings:
     chunk_max_tokens: int = setting(256, "hard cap on a chunk in model word pieces, title prefix included", minimum=8)
     chunk_overlap_sentences: int = setting(1, "sentences repeated between neighbouring chunks", minimum=0)
     batch_size: int = setting(64, "texts per embedding batch", minimum=1)
+    embedding_backend: str = setting("auto", "how texts are embedded: auto (the index's verified ONNX export, else "
+                                     "sentence-transformers with a notice), onnx (require the export), torch "
+                                     "(always sentence-transformers, the slow start)", choices=EMBEDDING_BACKENDS)
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,10 @@ class Assistant:
         self.settings = settings or Settings.from_env()
         self.index = index or KnowledgeIndex.load(self.settings.index.index_dir)
         if embedder is None:
-            from knowledge.embedding import shared_embedder
+            from knowledge.embedding import query_embedder
 
-            embedder = shared_embedder(self.index.model, self.settings.retrieval.threads)
+            embedder = query_embedder(self.index.directory, self.index.manifest, self.settings.index.embedding_backend,
+                                      self.settings.retrieval.threads)
         self.embedder = embedder
         self.glossary = load_glossary(self.settings.index.glossary) if self.settings.index.glossary.exists() else None
         self.retriever = Retriever(self.index, embedder, self.glossary, self.settings.retrieval, mode=mode)

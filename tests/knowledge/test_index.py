@@ -51,15 +51,23 @@ def built(tmp_path_factory: pytest.TempPathFactory, embedder):
 
 @pytest.fixture
 def spy_encode(embedder, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every text the model embeds during the test."""
+    """Every text the model embeds during the test, through sentence-transformers or the ONNX export builds use."""
+    from knowledge.onnx_embedder import OnnxEmbedder
+
     seen: list[str] = []
     original = embedder.encode
+    original_onnx = OnnxEmbedder.encode
 
     def encode(texts, *args, **kwargs):
         seen.extend(texts)
         return original(texts, *args, **kwargs)
 
+    def encode_onnx(self, texts, *args, **kwargs):
+        seen.extend(texts)
+        return original_onnx(self, texts, *args, **kwargs)
+
     monkeypatch.setattr(embedder, "encode", encode)
+    monkeypatch.setattr(OnnxEmbedder, "encode", encode_onnx)
     return seen
 
 

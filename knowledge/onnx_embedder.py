@@ -1,0 +1,397 @@
+"""The embedding model as an ONNX file run by onnxruntime + tokenizers: the same vectors as sentence-transformers
+without importing torch (about 5 s of a one-question process) or holding it in the chat's memory.
+
+`export_verified` (build time, needs torch) writes the file and checks it against `SentenceTransformer.encode`;
+`OnnxEmbedder` (answer time, needs only onnxruntime, tokenizers and numpy) reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knowledge.errors import PatientQAError
+
+ONNX_FILE = "query_encoder.onnx"
+MAX_ABS_DIFF = 1e-5  # an export that differs more from sentence-transformers is not used
+RECENT_QUERIES = 64  # one chat turn embeds its question once for triage and once for retrieval
+ST_MODULE = "sentence_transformers.models."
+POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
+# Probe texts for the export check: questions as patients write them, a heading-prefixed passage, and one past
+# the model's token limit (truncation), so a graph traced at one length that breaks at another is caught.
+PROBE_TEXTS = (
+    "What is CAR-T?",
+    "how long do i have to stay near the hospital after the infusion",
+    "Can I drive after CAR T cell therapy??",
+    "My dad has a fever of 38.5 and is confused — is that CRS or ICANS?",
+    "Qué es la terapia de células CAR-T",
+    "x",
+    "Cytokine release syndrome > What it feels like: Most people have a fever first, often in the first few days "
+    "after the infusion, and some feel tired, achy or short of breath; the care team checks you often.",
+    " ".join(["Lymphodepleting chemotherapy lowers your white blood cell counts before the infusion."] * 40),
+)
+
+
+class OnnxUnavailableError(PatientQAError):
+    """The model cannot be run or exported as ONNX; callers fall back to sentence-transformers."""
+
+
+class ForeignExportError(OnnxUnavailableError):
+    """The index's export was made from another model than the one its manifest now names."""
+
+
+@dataclass(frozen=True)
+class SentenceConfig:
+    """What sentence-transformers does around the transformer, read from the model's own config files."""
+
+    pooling: str  # one of POOLING_MODES
+    normalize: bool
+    max_seq_length: int
+    do_lower_case: bool
+    dimension: int
+
+
+@dataclass(frozen=True)
+class OnnxRecord:
+    """The manifest entry of a verified export: which file, its hash, and how to pool its output."""
+
+    file: str
+    sha256: str
+    model_sha256: str
+    max_abs_diff: float
+    config: SentenceConfig
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> OnnxRecord | None:
+        """The record, or None for an index without one (built before ONNX, or whose export failed)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(file=str(data["file"]), sha256=str(data["sha256"]), model_sha256=str(data["model_sha256"]),
+                       max_abs_diff=float(data["max_abs_diff"]), config=SentenceConfig(**data["config"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def read_sentence_config(model_dir: Path) -> SentenceConfig:
+    """Pooling, normalisation and length limit from modules.json, 1_Pooling/config.json and sentence_bert_config.json."""
+    model_dir = Path(model_dir)
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(m["type"]) for m in modules]
+        pooling_dir = next(m["path"] for m in modules if m["type"] == ST_MODULE + "Pooling")
+        pooling = json.loads((model_dir / pooling_dir / "config.json").read_text(encoding="utf-8"))
+        bert = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, StopIteration) as err:
+        raise OnnxUnavailableError(f"no sentence-transformers config in {model_dir} ({type(err).__name__})") from None
+    supported = {ST_MODULE + "Transformer", ST_MODULE + "Pooling", ST_MODULE + "Normalize"}
+    unknown = [k for k in kinds if k not in supported]
+    if unknown or kinds[:2] != [ST_MODULE + "Transformer", ST_MODULE + "Pooling"]:
+        raise OnnxUnavailableError(f"model modules {kinds} are not Transformer, Pooling[, Normalize]")
+    modes = [m for m in POOLING_MODES if pooling.get(f"pooling_mode_{m}")]
+    others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k[13:] not in POOLING_MODES]
+    if len(modes) != 1 or others:
+        raise OnnxUnavailableError(f"pooling {modes + others} is not a single cls/mean/max pooling")
+    return SentenceConfig(pooling=modes[0], normalize=kinds[-1] == ST_MODULE + "Normalize",
+                          max_seq_length=int(bert.get("max_seq_length") or 512),
+                          do_lower_case=bool(bert.get("do_lower_case", False)),
+                          dimension=int(pooling["word_embedding_dimension"]))
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (the ONNX file is about 90 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_sha256(model_dir: Path) -> str:
+    """One hash of the model's weights and configs, so an export is never reused for another model."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).rglob("*")):
+        if path.is_file() and (path.suffix in {".json", ".safetensors", ".bin", ".txt"}) and path.name != "README.md":
+            digest.update(str(path.relative_to(model_dir)).encode())
+            digest.update(file_sha256(path).encode())
+    return digest.hexdigest()
+
+
+def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, config: SentenceConfig) -> np.ndarray:
+    """Sentence vectors from token vectors, as sentence-transformers' Pooling (and Normalize) modules compute them."""
+    mask = attention_mask[..., None].astype(np.float32)
+    if config.pooling == "cls_token":
+        vectors = token_embeddings[:, 0]
+    elif config.pooling == "max_tokens":
+        vectors = np.where(mask > 0, token_embeddings, np.float32(-1e9)).max(axis=1)
+    else:
+        summed = (token_embeddings * mask).sum(axis=1)
+        counts = np.clip(mask.sum(axis=1), 1e-9, None)
+        vectors = summed / (np.sqrt(counts) if config.pooling == "mean_sqrt_len_tokens" else counts)
+    if config.normalize:
+        vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class OnnxEmbedder:
+    """Encodes texts like `Embedder` does, with onnxruntime and the model's own tokenizer.json."""
+
+    backend = "onnx"
+
+    def __init__(self, onnx_path: Path, model_dir: Path, config: SentenceConfig, model_name: str,
+                 threads: int = 1) -> None:
+        self.model_name = model_name
+        self.threads = threads
+        self.config = config
+        self._onnx_path = Path(onnx_path)
+        self._model_dir = Path(model_dir)
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._counter: Any = None
+        self._load_lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    def load(self) -> OnnxEmbedder:
+        """Open the session and tokenizers now (0.2 s), so a broken file is found before the first question."""
+        self._load()
+        return self
+
+    def _load(self) -> None:
+        """Open the session and tokenizers once (0.2 s), on first use."""
+        with self._load_lock:
+            if self._session is not None:
+                return
+            try:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
+            except ImportError as err:
+                raise OnnxUnavailableError(f"{err.name} is not installed") from None
+            try:
+                tokenizer = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
+                counter = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
+            except Exception as err:  # noqa: BLE001 - tokenizers raises plain Exceptions
+                raise OnnxUnavailableError(f"cannot read the model's tokenizer.json ({err})") from None
+            # tokenizer.json may carry its own truncation and fixed padding; sentence-transformers overrides both.
+            tokenizer.enable_truncation(max_length=self.config.max_seq_length)
+            pad_id = tokenizer.token_to_id("[PAD]")
+            tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+            counter.no_truncation()
+            counter.no_padding()
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = max(1, self.threads)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            # Spinning worker threads burn the other core between batches; on a shared 2-core machine they wait instead.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            try:
+                session = ort.InferenceSession(str(self._onnx_path), options, providers=["CPUExecutionProvider"])
+            except Exception as err:  # noqa: BLE001 - onnxruntime errors vary by version
+                raise OnnxUnavailableError(f"cannot open {self._onnx_path.name} ({type(err).__name__})") from None
+            self._inputs = {i.name for i in session.get_inputs()}
+            if "input_ids" not in self._inputs or "token_embeddings" not in {o.name for o in session.get_outputs()}:
+                raise OnnxUnavailableError(f"{self._onnx_path.name} is not a token-vector export of this model")
+            self._tokenizer, self._counter, self._session = tokenizer, counter, session
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors this model produces."""
+        return self.config.dimension
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads before it silently truncates."""
+        return self.config.max_seq_length
+
+    def _prepare(self, texts: list[str]) -> list[str]:
+        """The text as sentence-transformers feeds it to its tokenizer: stripped, lowercased if the model says so."""
+        texts = [str(t).strip() for t in texts]
+        return [t.lower() for t in texts] if self.config.do_lower_case else texts
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Model word pieces per text, special tokens included, untruncated (as `Embedder.count_tokens`)."""
+        self._load()
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=True)
+        feeds = {
+            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
+        (tokens,) = self._session.run(["token_embeddings"], feeds)
+        return pool(tokens, feeds["attention_mask"], self.config)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text; batches are length-sorted so padding stays small."""
+        if not len(texts):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        self._load()
+        prepared = self._prepare(list(texts))
+        if len(prepared) == 1:
+            return self._run(prepared)
+        lengths = [len(e.ids) for e in self._tokenizer.encode_batch(prepared, add_special_tokens=True)]
+        order = sorted(range(len(prepared)), key=lambda i: lengths[i])
+        out = np.zeros((len(prepared), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = self._run([prepared[i] for i in rows])
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One question as a (dimension,) unit vector; the last few are kept, so triage and retrieval share one."""
+        with self._recent_lock:
+            if text in self._recent:
+                self._recent.move_to_end(text)
+                return self._recent[text]
+        vector = self.encode([text])[0]
+        vector.setflags(write=False)
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
+
+
+# ---------------------------------------------------------------- export (build time; imports torch)
+
+
+def export_onnx(st_model, dest: Path) -> None:
+    """Write the transformer of a loaded SentenceTransformer to `dest` as ONNX (token vectors out, pooling stays in numpy)."""
+    import torch
+
+    transformer = st_model[0].auto_model.eval()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+
+    class TokenVectors(torch.nn.Module):
+        """Only the last hidden state, so the graph has one named output."""
+
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer notes about constant shapes; the probe check below is the proof
+        torch.onnx.export(
+            TokenVectors(transformer), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(dest),
+            input_names=names, output_names=["token_embeddings"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "token_embeddings"]},
+            opset_version=17, dynamo=False,
+        )
+
+
+def export_verified(st_model, model_dir: Path, dest_dir: Path, model_name: str,
+                    probe: tuple[str, ...] = PROBE_TEXTS) -> OnnxRecord:
+    """Export, then compare with `SentenceTransformer.encode` on the probe texts; an `OnnxUnavailableError` if they differ."""
+    config = read_sentence_config(model_dir)
+    dest = Path(dest_dir) / ONNX_FILE
+    try:
+        export_onnx(st_model, dest)
+    except Exception as err:  # noqa: BLE001 - the exporter fails in many ways on unusual architectures
+        dest.unlink(missing_ok=True)
+        raise OnnxUnavailableError(f"torch.onnx.export failed ({type(err).__name__}: {str(err)[:80]})") from None
+    expected = st_model.encode(list(probe), normalize_embeddings=config.normalize, convert_to_numpy=True,
+                               show_progress_bar=False, batch_size=len(probe))
+    try:
+        # Single texts (the query path) and one mixed batch (the build path) must both match.
+        embedder = OnnxEmbedder(dest, model_dir, config, model_name, threads=1)
+        got_single = np.vstack([embedder.encode([text]) for text in probe])
+        got_batch = embedder.encode(list(probe), batch_size=4)
+    except OnnxUnavailableError:
+        dest.unlink(missing_ok=True)
+        raise
+    diff = float(max(np.abs(got_single - expected).max(), np.abs(got_batch - expected).max()))
+    if not diff <= MAX_ABS_DIFF:
+        dest.unlink(missing_ok=True)
+        raise OnnxUnavailableError(f"the ONNX export differs from sentence-transformers by {diff:.1e} (> {MAX_ABS_DIFF:g})")
+    return OnnxRecord(file=ONNX_FILE, sha256=file_sha256(dest), model_sha256=model_sha256(model_dir),
+                      max_abs_diff=diff, config=config)
+
+
+def place_file(source: Path, dest: Path) -> None:
+    """A hard link when source and dest share a disk (no 90 MB copy), else a copy."""
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(source, dest)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(source, dest)
+
+
+def cache_root() -> Path:
+    """Verified exports live in the user cache, keyed by the model's hash: one export per model per machine."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("patient-qa")) / "onnx"
+
+
+def cached_export(model_dir: Path, model_name: str, load_st_model, root: Path | None = None) -> tuple[Path, OnnxRecord]:
+    """The verified export of this model from the cache, exporting (and checking) it first if there is none."""
+    import shutil
+    import tempfile
+
+    model_dir = Path(model_dir)
+    read_sentence_config(model_dir)  # an unsupported model fails here, before anything is loaded
+    key = model_sha256(model_dir)
+    root = root or cache_root()
+    folder = root / key[:32]
+    found = _read_cached(folder, key)
+    if found is not None:
+        return found
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
+    except OSError as err:
+        raise OnnxUnavailableError(f"cannot write the ONNX cache at {root} ({err.strerror or err})") from None
+    try:
+        record = export_verified(load_st_model(), model_dir, tmp, model_name)
+        (tmp / "record.json").write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)  # a damaged earlier export
+        try:
+            tmp.rename(folder)
+        except OSError:
+            pass  # another build placed the same export meanwhile
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    found = _read_cached(folder, key)
+    if found is None:
+        raise OnnxUnavailableError(f"the ONNX export in {folder} could not be read back")
+    return found
+
+
+def _read_cached(folder: Path, key: str) -> tuple[Path, OnnxRecord] | None:
+    """A cached export whose file still has the hash it was verified with."""
+    try:
+        record = OnnxRecord.from_json(json.loads((folder / "record.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+    if record is None or record.model_sha256 != key:
+        return None
+    path = folder / record.file
+    try:
+        if file_sha256(path) != record.sha256:
+            return None
+    except OSError:
+        return None
+    return path, record

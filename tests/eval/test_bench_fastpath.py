@@ -1,0 +1,34 @@
+"""The fast-path section of the bench: ratios against the floors, and a failing part recorded, not raised."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import eval.bench_fastpath as fastpath
+
+RESULT = {"cold_ask": {"to_answer_s_median": 0.9}, "warm": {"ask_ms": {"p50": 6.0, "p95": 9.0}},
+          "index": {"directory": "/nowhere"}}
+
+
+def test_ratios_are_taken_against_both_floors_and_a_failing_part_is_recorded(monkeypatch):
+    monkeypatch.setattr(fastpath, "import_floor", lambda: {"median_s": 4.5})
+    monkeypatch.setattr(fastpath, "embedding_floors", lambda a, q: {"sentence_transformers_ms": {"p50": 8.0, "p95": 12.0},
+                                                                    "onnx_ms": {"p50": 2.0, "p95": 3.0}})
+
+    def broken(*args):
+        raise RuntimeError("the chat would not start")
+
+    monkeypatch.setattr(fastpath, "chat_memory", broken)
+    assistant = SimpleNamespace(embedder=SimpleNamespace(backend="onnx"))
+    fast = fastpath.fastpath_bench(RESULT, assistant, SimpleNamespace(), ["q"], skip=("build",))
+
+    assert fast["cold_ratio"] == 0.2
+    assert fast["warm_p50_over_sentence_transformers"] == 0.75
+    assert fast["warm_p50_over_onnx"] == 3.0
+    assert "batches" not in fast and "builds" not in fast  # --skip build leaves out the build parts
+    assert "would not start" in fast["chat"]["error"]
+
+    table = fastpath.render_fastpath(fast, RESULT)
+    assert "| cold / import (target <= 0.3) | 0.2 |" in table
+    assert "| floor: ONNX p50 / p95 (ms) | 2.0 / 3.0 |" in table
+    assert "chat: RuntimeError: the chat would not start" in table
