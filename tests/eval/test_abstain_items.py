@@ -29,8 +29,9 @@ def test_not_covered_passes():
     assert _abstain("a", "general", abstained=True).failures() == []
 
 
-def test_scope_message_also_passes():
+def test_scope_or_care_team_message_also_passes():
     assert _abstain("b", "out_of_scope", abstained=True).failures() == []
+    assert _abstain("b2", "defer", abstained=True).failures() == []
 
 
 def test_on_topic_quote_passes_and_an_unrelated_quote_fails():
