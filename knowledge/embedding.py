@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,9 +11,8 @@ from typing import Any
 import numpy as np
 
 from knowledge.errors import PatientQAError
+from knowledge.query_cache import RecentQueries
 from knowledge.settings import DEFAULT_MODEL
-
-RECENT_QUERIES = 64  # one chat turn embeds its question once for triage and once for retrieval
 
 
 class ModelLoadError(PatientQAError):
@@ -57,8 +54,7 @@ class Embedder:
         self.model_name = model_name
         self.threads = threads
         self._model: Any = None  # a SentenceTransformer once loaded
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        self._recent = RecentQueries()
 
     @property
     def model(self):
@@ -117,17 +113,7 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One question as a (dimension,) unit vector; the last few are kept, so triage and retrieval share one."""
-        with self._recent_lock:
-            if text in self._recent:
-                self._recent.move_to_end(text)
-                return self._recent[text]
-        vector = self.encode([text])[0]
-        vector.setflags(write=False)
-        with self._recent_lock:
-            self._recent[text] = vector
-            while len(self._recent) > RECENT_QUERIES:
-                self._recent.popitem(last=False)
-        return vector
+        return self._recent.get(text, lambda t: self.encode([t])[0])
 
 
 @lru_cache(maxsize=4)

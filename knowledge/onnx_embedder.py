@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from knowledge.errors import PatientQAError
+from knowledge.query_cache import RecentQueries
 
 ONNX_FILE = "query_encoder.onnx"
 MAX_ABS_DIFF = 1e-5  # an export that differs more from sentence-transformers is not used
-RECENT_QUERIES = 64  # one chat turn embeds its question once for triage and once for retrieval
 ST_MODULE = "sentence_transformers.models."
 POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
 # Probe texts for the export check: questions as patients write them, a heading-prefixed passage, and one past
@@ -160,8 +159,7 @@ class OnnxEmbedder:
         self._tokenizer: Any = None
         self._counter: Any = None
         self._load_lock = threading.Lock()
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        self._recent = RecentQueries()
 
     def load(self) -> OnnxEmbedder:
         """Open the session and tokenizers now (0.2 s), so a broken file is found before the first question."""
@@ -253,17 +251,7 @@ class OnnxEmbedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One question as a (dimension,) unit vector; the last few are kept, so triage and retrieval share one."""
-        with self._recent_lock:
-            if text in self._recent:
-                self._recent.move_to_end(text)
-                return self._recent[text]
-        vector = self.encode([text])[0]
-        vector.setflags(write=False)
-        with self._recent_lock:
-            self._recent[text] = vector
-            while len(self._recent) > RECENT_QUERIES:
-                self._recent.popitem(last=False)
-        return vector
+        return self._recent.get(text, lambda t: self.encode([t])[0])
 
 
 # ---------------------------------------------------------------- export (build time; imports torch)
