@@ -256,7 +256,7 @@ def cut_quotes(spans: dict[int, Span], articles: Sequence[str]) -> list[Quote]:
         for span in sorted((s for s in spans.values() if s.hit.chunk.doc_id == article),
                            key=lambda s: s.hit.chunk.position):
             chunk = span.hit.chunk
-            for run in _runs(sorted(span.indices)):
+            for run in (part for run in _runs(sorted(span.indices)) for part in _same_page(run, chunk)):
                 start, end = chunk.sentences[run[0]][0], chunk.sentences[run[-1]][1]
                 quotes.append(Quote(
                     text=chunk.text[start:end], article=chunk.article, title=chunk.title, section=chunk.section,
@@ -281,6 +281,20 @@ def shares_informative_words(quotes: Sequence[Quote], result: RetrievalResult, i
     for quote in quotes:
         quoted.update(tokenize(quote.text))
     return not informative or bool(informative & quoted)
+
+
+def _same_page(run: list[int], chunk) -> list[list[int]]:
+    """A run of sentences cut where a new PDF page starts, so each quote cites the page its sentences are on."""
+    parts: list[list[int]] = []
+    page = object()
+    for i in run:
+        here = chunk.page_at(chunk.sentences[i][0])
+        if parts and here == page:
+            parts[-1].append(i)
+        else:
+            parts.append([i])
+        page = here
+    return parts
 
 
 def _runs(indices: Iterable[int]) -> list[list[int]]:

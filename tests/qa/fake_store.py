@@ -52,7 +52,7 @@ class FakeStore:
 
     def add(self, doc: str, heading: Sequence[str], sentences: Sequence[S], *, position: int = 0,
             section_start: bool = False, url: str = "", page_start: int | None = None,
-            source_path: str | None = None) -> StoredChunk:
+            source_path: str | None = None, page_breaks: tuple[tuple[int, int], ...] = ()) -> StoredChunk:
         """Store one chunk of `doc` made of these sentences (joined by one space) and return it."""
         text, offsets = "", []
         for sentence in sentences:
@@ -63,7 +63,8 @@ class FakeStore:
         chunk = StoredChunk(
             chunk_id=chunk_id, doc_id=doc, article=doc, title=doc.replace("-", " ").title(), url=url,
             source_path=source_path or f"/articles/{doc}.md", heading_path=tuple(heading), text=text,
-            sentences=tuple(offsets), page_start=page_start, page_end=page_start, page_breaks=(),
+            sentences=tuple(offsets), page_start=page_start, page_end=page_breaks[-1][1] if page_breaks else page_start,
+            page_breaks=page_breaks,
             sentence_row=0, position=position,
         )
         self.chunks[chunk_id] = chunk

@@ -186,6 +186,16 @@ def test_a_quote_cites_its_page_and_the_source_path_stored_at_build_time_from_an
     assert here == there and here[0].source_path == "/srv/articles/guide.pdf" and here[0].page == 3
 
 
+def test_a_passage_across_a_page_break_is_quoted_as_one_quote_per_page() -> None:
+    store = FakeStore()
+    first, second = "Fever is the first sign of CRS in most people.", "Call the team about any fever right away."
+    chunk = store.add("guide", ["Fever"], [S(first, 0.9), S(second, 0.85)], page_start=3,
+                      source_path="/srv/articles/guide.pdf", page_breaks=((len(first) + 1, 4),))
+    quotes = compose(retrieved(chunk), store, "zzz").quotes
+    assert [(q.text, q.page) for q in quotes] == [(first, 3), (second, 4)]
+    assert all(q.text in chunk.text for q in quotes)  # still verbatim
+
+
 # ---------------------------------------------------------------- confidence and abstaining
 
 
