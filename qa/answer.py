@@ -256,7 +256,7 @@ def cut_quotes(spans: dict[int, Span], articles: Sequence[str]) -> list[Quote]:
         for span in sorted((s for s in spans.values() if s.hit.chunk.doc_id == article),
                            key=lambda s: s.hit.chunk.position):
             chunk = span.hit.chunk
-            for run in (part for run in _runs(sorted(span.indices)) for part in _same_page(run, chunk)):
+            for run in (part for passage in _runs(sorted(span.indices)) for part in _same_page(passage, chunk)):
                 start, end = chunk.sentences[run[0]][0], chunk.sentences[run[-1]][1]
                 quotes.append(Quote(
                     text=chunk.text[start:end], article=chunk.article, title=chunk.title, section=chunk.section,
