@@ -256,7 +256,6 @@ def _chrome_in(text: str, source_text: str) -> list[str]:
 
 def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Path, mode: str = "hybrid") -> dict:
     """Index one format's folder, ask every question, and score sections, titles, chrome and verbatim quotes."""
-    from dataclasses import replace
 
     from eval.faithfulness import SourceChecker
     from knowledge.embedding import shared_embedder
@@ -265,8 +264,8 @@ def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Pat
     from knowledge.settings import Settings
     from qa.assistant import Assistant
 
-    settings = replace(Settings.from_env(), index_dir=index_dir)
-    embedder = shared_embedder(settings.model, settings.threads)
+    settings = Settings.from_env().updated(index_dir=index_dir)
+    embedder = shared_embedder(settings.index.model, settings.retrieval.threads)
     build = build_index([folder], settings, embedder=embedder, progress=False)
     skipped = {Path(s.path).name: s.reason for s in build.skipped}
     index = KnowledgeIndex.load(index_dir)
@@ -278,7 +277,7 @@ def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Pat
     for article in leaflets.articles:
         path = folder / f"{article.stem}{suffix}"
         try:
-            doc = load_document(path, html_min_words=settings.html_min_words)
+            doc = load_document(path, html_min_words=settings.limits.html_min_words)
         except LoadError as err:
             documents.append({"article": article.stem, "title": None, "title_ok": False, "error": str(err)})
             continue

@@ -158,6 +158,15 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 """
 
 
+def _asked(doc: Document, heading_path: tuple[str, ...]) -> str:
+    """The question keys of a chunk's '##' section, as extra BM25 words (doc2query): how patients ask it."""
+    keys = doc.meta.get("questions") if isinstance(doc.meta, dict) else None
+    if not heading_path or not isinstance(keys, dict):
+        return ""
+    asked = keys.get(heading_path[0])
+    return (" " + " ".join(str(q) for q in asked)) if isinstance(asked, list) else ""
+
+
 @dataclass
 class _DocEntry:
     """A document in the index being built, with its chunks and vectors."""
@@ -391,8 +400,10 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
             from knowledge.onnx_embedder import place_file
 
             place_file(query_encoder[0], tmp / query_encoder[1].file)
+        keys = settings.index.question_keys_in_bm25
         lexical_texts = [
-            embedding_prefix(e.doc.title, c.heading_path) + c.text for e in entries for c in e.chunks
+            embedding_prefix(e.doc.title, c.heading_path) + c.text + (_asked(e.doc, c.heading_path) if keys else "")
+            for e in entries for c in e.chunks
         ]
         LexicalIndex.build(lexical_texts, all_ids.tolist()).save(tmp / "bm25")
         chunk_count = len(all_ids)

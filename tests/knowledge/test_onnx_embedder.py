@@ -140,7 +140,7 @@ def onnx_index(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("onnx")
     articles = write_articles(root / "articles")
-    settings = Settings(index_dir=root / "index")
+    settings = Settings().updated(index_dir=root / "index")
     build_index([articles], settings, progress=False)
     return settings.index_dir
 
@@ -176,7 +176,7 @@ def test_ask_never_imports_torch_transformers_or_sentence_transformers(onnx_inde
         "from pathlib import Path\n"
         "from knowledge.settings import Settings\n"
         "from qa.assistant import Assistant\n"
-        f"a = Assistant(Settings(index_dir=Path({str(onnx_index)!r})))\n"
+        f"a = Assistant(Settings().updated(index_dir=Path({str(onnx_index)!r})))\n"
         "answer = a.ask('What is CAR-T cell therapy?')\n"
         f"print(json.dumps({{'quotes': len(answer.quotes), 'backend': a.embedder.backend,"
         f" 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
