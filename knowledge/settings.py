@@ -175,10 +175,15 @@ class TriageSettings:
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """The local chat: what it stores."""
+    """The local chat: what it stores, where it listens and how many people it serves at once."""
 
     feedback: bool = setting(True, "store like/dislike feedback locally")
     data_dir: Path = setting(help="local data (feedback database)", factory=default_data_dir)
+    port: int = setting(7860, "port the chat listens on (--port overrides)", minimum=1, maximum=65535)
+    answer_slots: int = setting(4, "answers computed at once; one model in memory serves them all", minimum=1)
+    turns_in_flight: int = setting(16, "chat turns in flight at once; a turn waiting for an answer slot shows "
+                                   "'Looking through the articles...' and must not block the next turn", minimum=1)
+    max_comment_chars: int = setting(2000, "a feedback comment is stored up to this many characters", minimum=1)
 
 
 @dataclass(frozen=True)

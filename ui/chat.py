@@ -24,10 +24,6 @@ from ui.exports import ExportFolder  # noqa: E402
 from ui.guards import BodyLimitMiddleware, LoginThrottleMiddleware, hide_input_values  # noqa: E402
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-CONCURRENCY_LIMIT = 4  # answers computed at once; one model in memory serves them all
-# Chat turns in flight at once. Only computing an answer takes one of the CONCURRENCY_LIMIT slots; a turn waiting
-# for a slot shows "Looking through the articles…" and must not keep the queue from starting the next turn.
-TURN_LIMIT = 16
 APP_TITLE = "patient-qa: questions about CAR-T and immunotherapy"
 
 EXAMPLE_QUESTIONS = (
@@ -85,9 +81,11 @@ def build_app(assistant, settings=None, feedback_store=None):
     if settings is None:
         settings = assistant.settings
     if feedback_store is None and getattr(settings, "feedback", False):
-        feedback_store = FeedbackStore(feedback_path(settings))
+        feedback_store = FeedbackStore(feedback_path(settings), settings.chat.max_comment_chars)
     exports = ExportFolder.create()
-    answer_slots = threading.BoundedSemaphore(CONCURRENCY_LIMIT)
+    # Only computing an answer takes one of the answer slots; a turn waiting for one must not block the queue.
+    slots, turns = settings.chat.answer_slots, settings.chat.turns_in_flight
+    answer_slots = threading.BoundedSemaphore(slots)
 
     with gr.Blocks(title=APP_TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         answers = gr.State([])
@@ -195,7 +193,7 @@ def build_app(assistant, settings=None, feedback_store=None):
 
         ask_outputs = [question, chatbot, answers, selected, sources, comment_box, status, crisis]
         ask_args = dict(fn=respond, inputs=[question, chatbot, answers], outputs=ask_outputs,
-                        concurrency_limit=TURN_LIMIT, concurrency_id="chat", show_progress="hidden")
+                        concurrency_limit=turns, concurrency_id="chat", show_progress="hidden")
         question.submit(api_name="chat", **ask_args)
         ask_button.click(api_visibility="private", **ask_args)
 
@@ -268,7 +266,7 @@ def build_app(assistant, settings=None, feedback_store=None):
             exports.end_session(request.session_hash or "")
 
         export_button.click(on_export, [sheet, my_questions, notes, suggested], [sheet, files, sheet_status],
-                            api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT)
+                            api_visibility="private", concurrency_limit=slots)
         app.unload(on_unload)
 
         clear_sheet_button.click(lambda: gr.update(visible=True), None, confirm_row, api_visibility="private",
@@ -289,9 +287,9 @@ def build_app(assistant, settings=None, feedback_store=None):
             with answer_slots:
                 return assistant.ask(question, history=list(history or [])).to_json()
 
-        gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="answer")
+        gr.api(ask, api_name="ask", concurrency_limit=slots, concurrency_id="answer")
 
-    app.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=64)
+    app.queue(default_concurrency_limit=slots, max_size=64)
     app.exports = exports  # launch() and tests reach the session exports through the app
     hide_input_values(app)
     return app

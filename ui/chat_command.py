@@ -11,7 +11,6 @@ from pathlib import Path
 from ui.default_index import default_index_is_stale, ensure_default_index  # noqa: F401 - shared with `ask`
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 
 
 def add_chat_parser(sub) -> None:
@@ -23,7 +22,7 @@ def add_chat_parser(sub) -> None:
     )
     chat.add_argument("--host", default=None, help=f"address to listen on (default {DEFAULT_HOST}: this computer only; "
                       "0.0.0.0 shares it on your network, so use --auth)")
-    chat.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
+    chat.add_argument("--port", type=int, default=None, help="port (default: the port setting, 7860; PATIENT_QA_PORT)")
     chat.add_argument("--index", help="index folder (default: the user cache, built from the bundled articles)")
     chat.add_argument("--auth", metavar="USER:PASS", help="require this user name and password "
                       "(or set PATIENT_QA_AUTH=USER:PASS to keep it out of the process list)")
@@ -62,7 +61,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         overrides["feedback"] = False
     settings = Settings.from_env(**overrides)
     host = args.host or DEFAULT_HOST
-    port = args.port or DEFAULT_PORT
+    port = args.port or settings.chat.port
 
     if args.index:
         if not (Path(args.index).expanduser() / "manifest.json").exists():

@@ -18,7 +18,6 @@ from pathlib import Path
 
 FEEDBACK_FILE = "feedback.sqlite"
 RATINGS = ("like", "dislike")
-MAX_COMMENT_CHARS = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -50,7 +49,8 @@ class FeedbackRow:
 class FeedbackStore:
     """One SQLite file; a short-lived connection per call, so several chat sessions can write at once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_comment_chars: int = 2000) -> None:
+        self.max_comment_chars = max_comment_chars
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # questions are personal: only the owner may read them (SQLite gives its journal the same mode)
@@ -70,7 +70,7 @@ class FeedbackStore:
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, rating, question, quotes, comment) VALUES (?, ?, ?, ?, ?)",
-                (now, rating, question, json.dumps(list(quotes), ensure_ascii=False), comment[:MAX_COMMENT_CHARS]),
+                (now, rating, question, json.dumps(list(quotes), ensure_ascii=False), comment[: self.max_comment_chars]),
             )
             return int(cursor.lastrowid)
 
@@ -82,7 +82,7 @@ class FeedbackStore:
 
     def add_comment(self, row_id: int, comment: str) -> None:
         with self._connect() as db:
-            db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (comment.strip()[:MAX_COMMENT_CHARS], row_id))
+            db.execute("UPDATE feedback SET comment = ? WHERE id = ?", (comment.strip()[: self.max_comment_chars], row_id))
 
     def delete(self, row_id: int) -> None:
         """A rating taken back (the thumb clicked again) leaves no row."""

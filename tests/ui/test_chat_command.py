@@ -25,7 +25,7 @@ def test_chat_flags_and_defaults():
                                       "--auth", "nurse:pa:ss", "--no-feedback"])
     assert (args.host, args.port, args.index, args.no_feedback) == ("0.0.0.0", 8000, "kb", True)
     assert chat_command.parse_auth(args.auth) == ("nurse", "pa:ss")
-    assert chat_command.DEFAULT_HOST == "127.0.0.1" and chat_command.DEFAULT_PORT == 7860
+    assert chat_command.DEFAULT_HOST == "127.0.0.1" and Settings().chat.port == 7860
 
 
 @pytest.mark.parametrize("bad", ["nurse", ":secret", "nurse:"])

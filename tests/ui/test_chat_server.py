@@ -9,7 +9,8 @@ from gradio_client import Client
 from ui_fixtures import CRS_QUOTE, FakeAssistant, free_port
 
 from knowledge.settings import Settings
-from ui.chat import CONCURRENCY_LIMIT, build_app, launch
+from knowledge.settings import ChatSettings
+from ui.chat import build_app, launch
 from ui.feedback import feedback_path
 
 DELAY_S = 1.0
@@ -42,7 +43,7 @@ def test_ask_endpoint_returns_the_answer_contract(server):
 
 def test_at_least_four_questions_are_answered_at_once(server):
     url, _, _ = server
-    assert CONCURRENCY_LIMIT >= 4
+    assert ChatSettings().answer_slots >= 4
     client = Client(url, verbose=False)
     started = time.perf_counter()
     jobs = [client.submit(question=f"What is CRS, take {i}?", api_name="/ask") for i in range(4)]
