@@ -73,12 +73,21 @@ def test_out_of_scope_gets_kind_scope_message_and_no_quotes(assistant) -> None:
         assert "CAR-T" in answer.markdown and answer.markdown.count("\n- ") >= 3
 
 
-def test_weak_evidence_abstains_instead_of_guessing(assistant) -> None:
-    for question in ("what is the best wig shop for chemo hair loss", "will i lose my hair from car t",
-                     "car t and alcohol"):
+def test_a_topic_no_article_covers_is_not_answered_with_an_unrelated_quote(assistant) -> None:
+    for question in ("which hot tub brand is best after car t", "what is the best brand of hearing aids after car-t",
+                     "is a sauna ok after car t"):
         answer = assistant.ask(question)
         assert answer.triage == "general" and answer.abstained and not answer.quotes
         assert "Our articles don't cover this" in answer.markdown and "care team" in answer.markdown
+
+
+def test_topics_the_new_articles_cover_are_answered_from_them(assistant) -> None:
+    # these three abstained before the 2026-11 articles on hair loss and on alcohol, smoking and vaping
+    for question, article in (("will i lose my hair from car t", "hair-loss-and-hair-changes"),
+                              ("what is the best wig shop for chemo hair loss", "hair-loss-and-hair-changes"),
+                              ("car t and alcohol", "alcohol-smoking-and-vaping")):
+        answer = assistant.ask(question)
+        assert not answer.abstained and answer.quotes[0].article == article, question
 
 
 def test_brand_names_the_model_does_not_know_still_get_answers(assistant) -> None:
