@@ -115,10 +115,9 @@ def _paragraphs(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n|\n(?=\s*[-*+] )", text) if p.strip()]
 
 
-def render_pdf(article: LeafletArticle, path: Path, *, columns: bool = False, table: bool = False,
-               metadata_title: str = "") -> Path:
-    """A printed leaflet: italic running header, bold headings, "Page N of M" footer; optionally two columns
-    and a contacts table."""
+def leaflet_pdf(running_header: str, header_gap: float = 0):
+    """An FPDF document as a word processor prints a leaflet: DejaVu fonts ("dejavu", regular, bold, italic), an
+    italic running header and a "Page N of M" footer on every page; the eval and the PDF tests both draw on it."""
     from fpdf import FPDF
 
     if not (DEJAVU_DIR / "DejaVuSans.ttf").exists():
@@ -127,8 +126,9 @@ def render_pdf(article: LeafletArticle, path: Path, *, columns: bool = False, ta
     class Leaflet(FPDF):
         def header(self) -> None:
             self.set_font("dejavu", "I", 9)
-            self.cell(0, 6, RUNNING_HEADER, align="C", new_x="LMARGIN", new_y="NEXT")
-            self.ln(3)
+            self.cell(0, 6, running_header, align="C", new_x="LMARGIN", new_y="NEXT")
+            if header_gap:
+                self.ln(header_gap)
 
         def footer(self) -> None:
             self.set_y(-15)
@@ -138,6 +138,14 @@ def render_pdf(article: LeafletArticle, path: Path, *, columns: bool = False, ta
     pdf = Leaflet()
     for style, name in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf")):
         pdf.add_font("dejavu", style=style, fname=str(DEJAVU_DIR / name))
+    return pdf
+
+
+def render_pdf(article: LeafletArticle, path: Path, *, columns: bool = False, table: bool = False,
+               metadata_title: str = "") -> Path:
+    """A printed leaflet: italic running header, bold headings, "Page N of M" footer; optionally two columns
+    and a contacts table."""
+    pdf = leaflet_pdf(RUNNING_HEADER, header_gap=3)
     if metadata_title:
         pdf.set_title(metadata_title)
     pdf.add_page()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from kb_fixtures import DEJAVU, make_pdf, whitespace_tokens
 
+from eval.leaflets import leaflet_pdf
 from knowledge.chunking import chunk_document
 from knowledge.loaders import LoadError, clean_pdf_pages, load_document, load_pdf
 
@@ -155,21 +156,7 @@ LEAFLET_HEADER = "Skin Cancer Prevention"  # the italic running header of issue 
 def _leaflet(path: Path, title: str, sections: list[tuple[str, list[str]]], *, columns: bool = False,
              metadata_title: str = "", pages_apart: bool = False) -> Path:
     """A leaflet as a word processor prints it: italic running header, bold headings, "Page N of M" footer."""
-    from fpdf import FPDF
-
-    class Leaflet(FPDF):
-        def header(self) -> None:
-            self.set_font("dejavu", "I", 9)
-            self.cell(0, 6, LEAFLET_HEADER, align="C", new_x="LMARGIN", new_y="NEXT")
-
-        def footer(self) -> None:
-            self.set_y(-15)
-            self.set_font("dejavu", "I", 9)
-            self.cell(0, 8, f"Page {self.page_no()} of {{nb}}", align="C")
-
-    pdf = Leaflet()
-    for style, name in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf")):
-        pdf.add_font("dejavu", style=style, fname=str(DEJAVU.parent / name))
+    pdf = leaflet_pdf(LEAFLET_HEADER)
     if metadata_title:
         pdf.set_title(metadata_title)
     pdf.add_page()
