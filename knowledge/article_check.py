@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import ipaddress
 import re
@@ -166,8 +167,6 @@ def opening_pointer(sentence: str) -> tuple[Level, str] | None:
 
 def _line_of(body_offset_lines: list[int], offset: int) -> int:
     """1-based line number of a character offset, from the offsets where lines start."""
-    import bisect
-
     return bisect.bisect_right(body_offset_lines, offset)
 
 

@@ -9,6 +9,7 @@ Such a word lowers the trust in the evidence: the answer must then be stronger, 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,8 +62,6 @@ class LibraryWords:
             return True
         if len(stem) < 4:
             return False
-        import bisect
-
         i = bisect.bisect_left(self._sorted_stems, stem)
         return i < len(self._sorted_stems) and self._sorted_stems[i].startswith(stem)
 
