@@ -6,12 +6,14 @@ PostgreSQL + pgvector one (`knowledge.pg_store`). `qa` depends on these Protocol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from knowledge.documents import Chunk, Document
     from knowledge.index import StoredChunk
 
 
@@ -112,9 +114,26 @@ class KnowledgeStore(Protocol):
         ...
 
 
-class StoreWriter(Protocol):
-    """Write side: what an incremental build needs from a store."""
+@dataclass(frozen=True)
+class BuiltDocument:
+    """One new or changed document as a build hands it to a store: chunks, vectors and the text BM25 indexes."""
 
-    def fingerprints(self) -> dict[str, str]:
-        """Content hash of each stored document by source path, so unchanged documents are not re-embedded."""
+    doc_id: str  # the document's content hash
+    doc: Document
+    paths: tuple[str, ...]  # every file with this content; the first is the one cited
+    chunks: tuple[Chunk, ...]
+    chunk_vectors: np.ndarray  # one normalised row per chunk
+    sentence_vectors: tuple[np.ndarray, ...]  # per chunk, one normalised row per sentence
+    lexical_texts: tuple[str, ...]  # per chunk: title, headings, text and question keys, for BM25
+
+
+class StoreWriter(Protocol):
+    """Write side: what an incremental, atomic build needs from a store."""
+
+    def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:
+        """Ids of documents stored with this model and chunking, which a build keeps without re-embedding."""
+        ...
+
+    def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object]) -> None:
+        """Make the library hold exactly `keep` plus `new`, atomically: readers see the old library or the new one."""
         ...
