@@ -136,7 +136,8 @@ def write_corpus_files(data: BeirData, folder: Path) -> dict[str, str]:
 
 def build_beir_index(data: BeirData, workdir: Path, settings, embedder, progress: bool = False):
     """(KnowledgeIndex, index doc id -> corpus ids, BuildReport): every corpus entry indexed as a document."""
-    from knowledge.index import KnowledgeIndex, build_index
+    from knowledge.build import build_index
+    from knowledge.index import KnowledgeIndex
 
     stems = write_corpus_files(data, workdir / "corpus")
     report = build_index([workdir / "corpus"], settings.updated(index_dir=workdir / "index"), embedder=embedder,
@@ -211,7 +212,7 @@ def evaluate_beir(folder: Path, modes: Sequence[str] = MODES, run_out: Path | No
     glossary = load_glossary(settings.index.glossary) if settings.index.glossary.exists() else None
     with tempfile.TemporaryDirectory(prefix="patient-qa-beir-") as tmp:
         index, corpus_ids, build = build_beir_index(data, Path(tmp), settings, None, progress)  # the build picks
-        embedder = query_embedder(index.directory, index.manifest, settings.index.embedding_backend, settings.retrieval.threads)
+        embedder = query_embedder(index.query_encoder_file(), index.manifest, settings.index.embedding_backend, settings.retrieval.threads)
         results = [run_mode(index, embedder, glossary, data, corpus_ids, mode) for mode in modes]
     written = {}
     if run_out is not None:

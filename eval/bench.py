@@ -71,7 +71,8 @@ def triage_cost(assistant, questions: Sequence[tuple[str, tuple[str, ...]]]) -> 
 
 def build_throughput(articles: Path, settings, embedder) -> dict:
     """A fresh (nothing reused) build of `articles` into a temporary folder: seconds, chunks/s, sentences/s."""
-    from knowledge.index import KnowledgeIndex, build_index
+    from knowledge.build import build_index
+    from knowledge.index import KnowledgeIndex
 
     with tempfile.TemporaryDirectory(prefix="patient-qa-bench-") as tmp:
         index_dir = Path(tmp) / "index"
@@ -108,9 +109,10 @@ def index_load(index_dir: Path, runs: int = 5) -> dict:
 
 
 def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, index_dir: Path | None = None,
-              skip: Sequence[str] = (), step: Callable[[str], None] = say) -> dict:
+              skip: Sequence[str] = (), step: Callable[[str], None] = say, store: str | None = None) -> dict:
     """Every measurement in order; a section that cannot run records why instead of failing the bench."""
     from eval.evaluate import load_assistant
+    from knowledge.store import is_server_url
     from eval.gold import DEFAULT_GOLD, load_gold
     from knowledge.settings import Settings
 
@@ -123,9 +125,15 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
         "threads": settings.retrieval.threads,
     }
     step("preparing the default index")
-    assistant, info = load_assistant(index_dir, None if index_dir else settings.index.articles)
+    store = store or settings.index.store or None
+    assistant, info = load_assistant(index_dir, None if index_dir or store else settings.index.articles, store=store)
     result["index"] = info
     default_index = Path(info["directory"])
+    server = bool(store and is_server_url(store))
+    if server:
+        # Cold starts, index load and memory probe read an index folder; a server store has none to give them.
+        skip = [*skip, "cold"]
+        result["skipped"] = {"cold, load, memory": "the store is a PostgreSQL server, not an index folder"}
 
     if "cold" not in skip:
         step("cold start: patient-qa ask")
@@ -139,8 +147,9 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
     step("triage cost")
     result["triage"] = triage_cost(assistant, [(i.question, i.history) for i in gold.items])
 
-    result["load"] = {"default_index": index_load(default_index)}
-    result["memory"] = memory_probe(default_index)
+    if not server:
+        result["load"] = {"default_index": index_load(default_index)}
+        result["memory"] = memory_probe(default_index)
 
     if "build" not in skip:
         articles = Path(medquad) / "articles"

@@ -53,7 +53,7 @@ def embedding_floors(assistant, questions: list[str]) -> dict:
     st.encode(["warm up"])
     floors = {"sentence_transformers_ms": _timed(st.encode, questions)}
     try:
-        onnx = onnx_for_index(assistant.index.directory, assistant.index.manifest, assistant.settings.retrieval.threads)
+        onnx = onnx_for_index(assistant.index.query_encoder_file(), assistant.index.manifest, assistant.settings.retrieval.threads)
         onnx.encode(["warm up"])
         floors["onnx_ms"] = _timed(onnx.encode, questions)
     except Exception as err:  # noqa: BLE001 - an index without an export still gets the other figures
@@ -72,9 +72,9 @@ def _timed(encode, questions: list[str]) -> dict:
 
 def batch_throughput(articles: Path, model: str, batch_size: int = 64) -> dict:
     """Texts per second for the build's two kinds of text, sentence-transformers against length-sorted ONNX."""
+    from knowledge.build import collect_files
     from knowledge.chunking import chunk_document, embedding_prefix
     from knowledge.embedding import build_embedders, shared_embedder
-    from knowledge.index import collect_files
     from knowledge.loaders import load_document
 
     st = shared_embedder(model, os.cpu_count() or 1)
@@ -99,8 +99,8 @@ def batch_throughput(articles: Path, model: str, batch_size: int = 64) -> dict:
 def default_builds(articles: Path, settings) -> dict:
     """Fresh builds of the default articles: the default way (ONNX, export cached) and all sentence-transformers,
     plus the one-time export and check a new user's first build pays."""
+    from knowledge.build import build_index
     from knowledge.embedding import resolve_model_path, shared_embedder
-    from knowledge.index import build_index
     from knowledge.onnx_embedder import export_verified
 
     out: dict = {}

@@ -51,10 +51,11 @@ def render_bench(result: dict) -> str:
         *([f"| Safety triage added to an answer p50 / p95 (target p50 <= 2 ms) | "
            f"{result['triage']['triage_ms']['p50']:.2f} / {result['triage']['triage_ms']['p95']:.2f} ms |"]
           if "triage" in result else []),
-        f"| Default index load (median) | {result['load']['default_index']['median_s'] * 1000:.1f} ms |",
+        *([f"| Default index load (median) | {result['load']['default_index']['median_s'] * 1000:.1f} ms |"]
+          if "load" in result else []),
     ]
     mem = result.get("memory", {})
-    if "error" not in mem:
+    if mem and "error" not in mem:
         out.append(f"| RSS: python + index loaded / + model and first answer | "
                    f"{mem.get('after_index_load_mb')} / {mem.get('after_model_and_first_answer_mb')} MB |")
     b = result.get("build")

@@ -29,6 +29,8 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     where = ev.add_mutually_exclusive_group()
     where.add_argument("--index", help="use this index as it is")
     where.add_argument("--articles", help="index this folder into a cache folder first (default: the bundled articles)")
+    where.add_argument("--store", help="use this library as it is: an index folder or a postgresql:// URL "
+                       "(default: PATIENT_QA_STORE, else --articles)")
     ev.add_argument("--mode", choices=RETRIEVAL_MODES, default="hybrid", help="retrieval mode the Assistant uses")
     ev.add_argument("--out", default="eval/report", help="folder for report.json, report.md and PNGs (default: eval/report)")
     ev.add_argument("--baseline", help="a saved report.json or baseline.json to compare with")
@@ -57,6 +59,8 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--out", default="eval/bench", help="folder for bench.json and bench.md (default: eval/bench)")
     bench.add_argument("--quick", action="store_true", help="skip the 1M-vector scale run")
     bench.add_argument("--index", help="index for the cold-start and warm measurements (default: a cached build of the bundled articles)")
+    bench.add_argument("--store", help="library for the warm measurements: an index folder or a postgresql:// URL "
+                       "(default: PATIENT_QA_STORE, else --index)")
     bench.add_argument("--medquad", help="medquad-dev folder for the build throughput (default: ../shared/datasets/medquad-dev)")
     bench.add_argument("--skip", action="append", choices=("cold", "build", "scale", "fastpath", "chat"), default=[],
                        help="leave out a section (repeatable)")
@@ -130,6 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             index_dir=Path(args.index) if args.index else None,
             articles=Path(args.articles) if args.articles else None,
             mode=args.mode,
+            store=args.store,
             baseline_path=Path(args.baseline) if args.baseline else None,
             write_baseline=Path(args.write_baseline) if args.write_baseline else None,
         )
@@ -217,7 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         result = run_bench(Path(args.out), quick=args.quick, medquad=Path(args.medquad) if args.medquad else MEDQUAD_DEV,
-                           index_dir=Path(args.index) if args.index else None, skip=args.skip)
+                           index_dir=Path(args.index) if args.index else None, skip=args.skip, store=args.store)
     except (IndexError_, ModelLoadError, TriageModelError) as err:
         return _fail(str(err), 1)
     from eval.bench import render_bench

@@ -24,25 +24,29 @@ class EvalOutcome:
     written: tuple[Path, ...]
 
 
-def load_assistant(index_dir: Path | None, articles: Path | None, mode: str = "hybrid", progress: bool = False):
-    """(Assistant, index info): the model loaded once; the index given, or a cached build of `articles`."""
-    from knowledge.index import KnowledgeIndex
+def load_assistant(index_dir: Path | None, articles: Path | None, mode: str = "hybrid", progress: bool = False,
+                   store: str | None = None):
+    """(Assistant, index info): the model loaded once; the store or index given, or a cached build of `articles`."""
     from knowledge.settings import Settings
+    from knowledge.store import open_store, where
     from qa.assistant import Assistant
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(**where(index_dir, store))
     build_seconds = 0.0
-    if index_dir is not None:
-        index = KnowledgeIndex.load(index_dir)
-    else:
+    if settings.index.store:
+        articles = None
+    elif index_dir is None:
         articles = Path(articles or settings.index.articles)
         build_seconds = prepare_index(settings, None, articles, progress).seconds  # the build picks its embedder
         index_dir = cached_index_dir(articles)
-        index = KnowledgeIndex.load(index_dir)
-    assistant = Assistant(settings.updated(index_dir=Path(index_dir)), index=index, mode=mode)
+    if index_dir is not None:
+        settings = settings.updated(index_dir=Path(index_dir))
+    index = open_store(settings)
+    assistant = Assistant(settings, index=index, mode=mode)
     counts = index.manifest.get("counts", {})
+    counts = counts if isinstance(counts, dict) else {}
     info = {
-        "directory": str(index_dir),
+        "directory": index.location,
         "articles": None if articles is None else str(articles),
         "model": index.model,
         "documents": counts.get("documents"),
@@ -55,13 +59,13 @@ def load_assistant(index_dir: Path | None, articles: Path | None, mode: str = "h
 
 def run_eval(gold_path: Path, out_dir: Path, index_dir: Path | None = None, articles: Path | None = None,
              mode: str = "hybrid", baseline_path: Path | None = None, write_baseline: Path | None = None,
-             progress: bool | None = None) -> EvalOutcome:
+             progress: bool | None = None, store: str | None = None) -> EvalOutcome:
     """Run every gold item and write report.json, report.md and plots into out_dir."""
     started = time.perf_counter()
     progress = sys.stderr.isatty() if progress is None else progress
     gold = load_gold(gold_path)
     baseline = load_baseline(baseline_path) if baseline_path else None  # fail before the slow part
-    assistant, info = load_assistant(index_dir, articles, mode, progress)
+    assistant, info = load_assistant(index_dir, articles, mode, progress, store=store)
     assistant.warm_up()  # the first ask pays for lazy loading; it must not count as latency
     results = run_gold(assistant, gold, progress=_progress_bar(len(gold.items)) if progress else None)
     report = build_report(results, gold, info, mode, time.perf_counter() - started)

@@ -266,8 +266,9 @@ def evaluate_format(fmt: str, folder: Path, leaflets: LeafletSet, index_dir: Pat
     """Index one format's folder, ask every question, and score sections, titles, chrome and verbatim quotes."""
 
     from eval.faithfulness import SourceChecker
+    from knowledge.build import build_index
     from knowledge.embedding import shared_embedder
-    from knowledge.index import KnowledgeIndex, build_index
+    from knowledge.index import KnowledgeIndex
     from knowledge.loaders import LoadError, load_document
     from knowledge.settings import Settings
     from qa.assistant import Assistant

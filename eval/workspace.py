@@ -31,7 +31,7 @@ def cached_index_dir(articles: Path) -> Path:
 
 def prepare_index(settings: Settings, embedder, articles: Path, progress: bool = False):
     """Build or refresh the cached index of `articles` (only changed files are re-embedded); returns the BuildReport."""
-    from knowledge.index import build_index
+    from knowledge.build import build_index
 
     articles = Path(articles)
     if not articles.exists():

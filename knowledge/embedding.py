@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -140,17 +141,24 @@ def _onnx_embedder(path: str, sha256: str, model_name: str, config, threads: int
     return OnnxEmbedder(Path(path), Path(resolve_model_path(model_name)), config, model_name, threads=threads)
 
 
-def onnx_for_index(directory: Path, manifest: dict, threads: int = 1):
-    """The index's verified ONNX export as an embedder, or an `OnnxUnavailableError` saying why there is none."""
+def onnx_for_index(encoder_file: Path | None, manifest: Mapping[str, object], threads: int = 1):
+    """The library's verified ONNX export as an embedder, or an `OnnxUnavailableError` saying why there is none.
+
+    `encoder_file` is where the store keeps the export (`KnowledgeStore.query_encoder_file`); the manifest's
+    `query_encoder` entry says which export it must be.
+    """
     from knowledge.onnx_embedder import ForeignExportError, OnnxRecord, OnnxUnavailableError
 
     record = OnnxRecord.from_json(manifest.get("query_encoder"))
     if record is None:
         raise OnnxUnavailableError("the index holds no verified ONNX export of its model")
-    built_from = manifest["query_encoder"].get("model", manifest.get("model"))
+    entry = manifest.get("query_encoder")
+    built_from = entry.get("model", manifest.get("model")) if isinstance(entry, Mapping) else manifest.get("model")
     if built_from != manifest.get("model"):
         raise ForeignExportError(f"the index's ONNX export is of model '{built_from}', not '{manifest.get('model')}'")
-    path = Path(directory) / record.file
+    if encoder_file is None:
+        raise OnnxUnavailableError(f"{record.file} is missing from the index")
+    path = Path(encoder_file)
     try:
         size = path.stat().st_size
     except OSError:
@@ -169,7 +177,7 @@ def onnx_for_index(directory: Path, manifest: dict, threads: int = 1):
     return _onnx_embedder(str(path), record.sha256, str(manifest.get("model")), record.config, max(1, threads)).load()
 
 
-def query_embedder(directory: Path, manifest: dict, backend: str = "auto", threads: int = 1):
+def query_embedder(encoder_file: Path | None, manifest: Mapping[str, object], backend: str = "auto", threads: int = 1):
     """What embeds questions for an index: its ONNX export (no torch import), else sentence-transformers.
 
     `backend` is the `embedding_backend` setting: "onnx" makes a missing export an error, "torch" skips it.
@@ -179,7 +187,7 @@ def query_embedder(directory: Path, manifest: dict, backend: str = "auto", threa
     model = str(manifest.get("model"))
     if backend != "torch":
         try:
-            return onnx_for_index(directory, manifest, threads)
+            return onnx_for_index(encoder_file, manifest, threads)
         except ForeignExportError:
             pass  # the manifest's model was changed after the build: sentence-transformers reports the mismatch
         except OnnxUnavailableError as err:

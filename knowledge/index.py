@@ -1,91 +1,38 @@
-"""Build, update and load the knowledge index: manifest.json, store.sqlite, chunks.faiss, sentences.npy, bm25/.
-
-Builds are incremental (unchanged content is never re-embedded) and atomic (written to a temporary
-directory, then renamed into place), so a crash or Ctrl-C leaves the previous index usable.
+"""The embedded knowledge store, read side: a folder of manifest.json, store.sqlite, chunks.faiss, sentences.npy and
+bm25/, loaded whole into memory. `knowledge.index_writer` writes it; `knowledge.build` is the build pipeline.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import fcntl  # POSIX only, like the rest of the deployment; flock needs no extra dependency and dies with its process
+import hashlib
 import json
-import os
-import shutil
 import sqlite3
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from knowledge.chunking import chunk_document, embedding_prefix
-from knowledge.documents import Chunk, Document, page_at
-from knowledge.errors import PatientQAError
+from knowledge.documents import page_at
+from knowledge.index_errors import (
+    FORMAT_VERSION,
+    MANIFEST,
+    REBUILD_HINT,
+    BuildLockedError,
+    IndexError_,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from knowledge.index_folder import _build_running, _recover_interrupted_swap, build_lock
 from knowledge.lexical import LexicalIndex
-from knowledge.loaders import LoadError, load_document
-from knowledge.settings import Settings
-from knowledge.vectors import build_vector_index, load_vector_index, reconstruct, save_vector_index, search_vectors
+from knowledge.store import Hit
+from knowledge.vectors import load_vector_index, reconstruct, search_vectors
 
-FORMAT_VERSION = 2  # 2: chunks record their page breaks
-MANIFEST = "manifest.json"
-REBUILD_HINT = "run 'patient-qa index build' to rebuild it"
-
-
-class IndexError_(PatientQAError):
-    """Base for index problems a person can fix."""
-
-
-class IndexNotFoundError(IndexError_):
-    """No index at the given place."""
-
-
-class IndexMismatchError(IndexError_):
-    """The index was built with another model, dimension or format version."""
-
-
-class BuildLockedError(IndexError_):
-    """Another build of the same index holds its lock."""
-
-
-class NothingIndexedError(IndexError_):
-    """Every input was skipped: there is nothing to index."""
-
-    def __init__(self, message: str, report: BuildReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """An input left out of the index, with the reason a maintainer can act on."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a build did; `to_json` is the `index build --json` object."""
-
-    documents: int
-    chunks: int
-    sentences: int
-    added: int
-    updated: int
-    removed: int
-    unchanged: int
-    embedded_documents: int
-    skipped: tuple[SkippedFile, ...]
-    seconds: float
-    index_dir: str
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["skipped"] = [asdict(s) for s in self.skipped]
-        return data
+__all__ = [
+    "FORMAT_VERSION", "MANIFEST", "REBUILD_HINT", "BuildLockedError", "IndexError_", "IndexMismatchError",
+    "IndexNotFoundError", "KnowledgeIndex", "StoredChunk", "document_meta",
+]
 
 
 @dataclass(frozen=True)
@@ -120,471 +67,6 @@ class StoredChunk:
         return [self.text[s:e] for s, e in self.sentences]
 
 
-# ---------------------------------------------------------------- collecting inputs
-
-
-def collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[SkippedFile]]:
-    """Files under the given files and folders (recursive, hidden files ignored), sorted; missing paths skipped."""
-    files: list[Path] = []
-    skipped: list[SkippedFile] = []
-    for path in paths:
-        path = Path(path).expanduser()
-        if path.is_dir():
-            for item in sorted(path.rglob("*")):
-                rel = item.relative_to(path)
-                if item.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    files.append(item.resolve())
-        elif path.is_file():
-            files.append(path.resolve())
-        else:
-            skipped.append(SkippedFile(str(path), "no such file or folder"))
-    unique = list(dict.fromkeys(files))
-    return unique, skipped
-
-
-# ---------------------------------------------------------------- the store
-
-
-_SCHEMA = """
-CREATE TABLE documents (
-    doc_id TEXT PRIMARY KEY, title TEXT, url TEXT, source_path TEXT, paths TEXT,
-    reviewed TEXT, summary TEXT, kind TEXT, meta TEXT
-);
-CREATE TABLE chunks (
-    chunk_id INTEGER PRIMARY KEY, doc_id TEXT, position INTEGER, heading_path TEXT, text TEXT,
-    sentences TEXT, page_start INTEGER, page_end INTEGER, page_breaks TEXT, sentence_row INTEGER
-);
-CREATE INDEX chunks_doc ON chunks(doc_id);
-"""
-
-
-def _asked(doc: Document, heading_path: tuple[str, ...]) -> str:
-    """The question keys of a chunk's '##' section, as extra BM25 words (doc2query): how patients ask it."""
-    keys = doc.meta.get("questions") if isinstance(doc.meta, dict) else None
-    if not heading_path or not isinstance(keys, dict):
-        return ""
-    asked = keys.get(heading_path[0])
-    return (" " + " ".join(str(q) for q in asked)) if isinstance(asked, list) else ""
-
-
-@dataclass
-class _DocEntry:
-    """A document in the index being built, with its chunks and vectors."""
-
-    doc_id: str
-    doc: Document
-    paths: list[str]
-    chunks: list[Chunk]
-    chunk_ids: list[int] = field(default_factory=list)
-    chunk_vectors: np.ndarray | None = None
-    sentence_vectors: list[np.ndarray] = field(default_factory=list)  # one array per chunk
-    reused: bool = False
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
-
-
-def _write_store(directory: Path, entries: list[_DocEntry]) -> int:
-    """Write store.sqlite and sentences.npy; returns the number of sentence rows."""
-    db = sqlite3.connect(directory / "store.sqlite")
-    db.executescript(_SCHEMA)
-    row = 0
-    blocks: list[np.ndarray] = []
-    for entry in entries:
-        doc = entry.doc
-        db.execute(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-            (entry.doc_id, doc.title, doc.url, entry.paths[0], json.dumps(entry.paths), doc.reviewed,
-             doc.summary, doc.kind, json.dumps(doc.meta, default=_json_default)),
-        )
-        for position, (chunk, chunk_id, sent_vecs) in enumerate(zip(entry.chunks, entry.chunk_ids, entry.sentence_vectors)):
-            db.execute(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (chunk_id, entry.doc_id, position, json.dumps(chunk.heading_path), chunk.text,
-                 json.dumps(chunk.sentences), chunk.page_start, chunk.page_end, json.dumps(chunk.page_breaks), row),
-            )
-            blocks.append(sent_vecs)
-            row += len(sent_vecs)
-    db.commit()
-    db.close()
-    dim = blocks[0].shape[1] if blocks else 0
-    matrix = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), dtype=np.float32)
-    np.save(directory / "sentences.npy", matrix, allow_pickle=False)
-    return row
-
-
-# ---------------------------------------------------------------- building
-
-
-def _embed_entries(entries: list[_DocEntry], embedder, batch_size: int, progress: bool) -> None:
-    """Embed the chunks and sentences of new or changed documents, in batches, with a progress bar."""
-    chunk_texts: list[str] = []
-    sentence_texts: list[str] = []
-    for entry in entries:
-        for chunk in entry.chunks:
-            chunk_texts.append(embedding_prefix(entry.doc.title, chunk.heading_path) + chunk.text)
-            sentence_texts.extend(chunk.sentence_texts())
-    unique_sentences = list(dict.fromkeys(sentence_texts))
-    texts = chunk_texts + unique_sentences
-    if not texts:
-        return
-    from tqdm import tqdm
-
-    from knowledge.embedding import set_threads
-
-    # Sorting by length keeps padding small: a batch of short sentences is not padded to a chunk's length.
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    matrix = np.zeros((len(texts), 0), dtype=np.float32)
-    set_threads(os.cpu_count() or 1)
-    try:
-        with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress or None, leave=False) as bar:
-            step = batch_size * 8
-            for start in range(0, len(order), step):
-                rows = order[start : start + step]
-                vectors = embedder.encode([texts[i] for i in rows], batch_size=batch_size)
-                if matrix.shape[1] == 0:
-                    matrix = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-                matrix[rows] = vectors
-                bar.update(len(rows))
-    finally:
-        set_threads(embedder.threads)
-    chunk_matrix = matrix[: len(chunk_texts)]
-    sentence_row = {text: len(chunk_texts) + i for i, text in enumerate(unique_sentences)}
-    offset = 0
-    for entry in entries:
-        n = len(entry.chunks)
-        entry.chunk_vectors = chunk_matrix[offset : offset + n]
-        offset += n
-        entry.sentence_vectors = [matrix[[sentence_row[t] for t in chunk.sentence_texts()]] for chunk in entry.chunks]
-
-
-def _compatible_old_index(index_dir: Path, settings: Settings) -> KnowledgeIndex | None:
-    """The existing index, if its vectors can be reused for this build (same model and chunking)."""
-    if not (index_dir / MANIFEST).exists():
-        return None
-    try:
-        old = KnowledgeIndex.load(index_dir, model=settings.index.model)
-    except IndexError_:
-        return None
-    if old.manifest.get("chunking") != _chunking_params(settings):
-        return None
-    return old
-
-
-def _chunking_params(settings: Settings) -> dict:
-    return {
-        "target_words": settings.index.chunk_target_words,
-        "max_tokens": settings.index.chunk_max_tokens,
-        "overlap_sentences": settings.index.chunk_overlap_sentences,
-    }
-
-
-def build_index(
-    paths: Iterable[Path] | None = None,
-    settings: Settings | None = None,
-    embedder=None,
-    progress: bool = True,
-) -> BuildReport:
-    """Index the files under `paths` into `settings.index.index_dir`, re-embedding only changed content.
-
-    The index afterwards holds exactly the documents found under `paths`: files that disappeared leave it.
-    """
-    settings = settings or Settings.from_env()
-    index_dir = Path(settings.index.index_dir).expanduser()
-    if index_dir.exists() and not index_dir.is_dir():
-        _refuse_foreign_directory(index_dir)  # before the lock file is placed beside it
-    _make_parent(index_dir)  # before embedding: an unwritable place must not cost an hour of work first
-    with build_lock(index_dir, settings.limits.build_lock_wait_seconds):
-        return _build_locked(paths, settings, index_dir, embedder, progress)
-
-
-def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: Path, embedder,
-                  progress: bool) -> BuildReport:
-    """`build_index` once this process holds the index's build lock."""
-    started = time.perf_counter()
-    _recover_interrupted_swap(index_dir)  # else the previous index is neither reused nor ever cleaned up
-    _remove_leftovers(index_dir)
-    _refuse_foreign_directory(index_dir)
-    files, skipped = collect_files([Path(p) for p in (paths or [settings.index.articles])])
-
-    from knowledge.embedding import build_embedders
-
-    embedder, query_encoder = build_embedders(settings.index.model, settings.index.embedding_backend, settings.retrieval.threads, embedder)
-
-    old = _compatible_old_index(index_dir, settings)
-    old_files: dict[str, str] = (old.manifest.get("files", {}) if old else
-                                 _read_manifest_files(index_dir))
-
-    loaded: dict[str, _DocEntry] = {}
-    file_ids: dict[str, str] = {}
-    iterator = files
-    if progress and len(files) > 20:
-        from tqdm import tqdm
-
-        iterator = tqdm(files, desc="reading", unit="file", leave=False)
-    for path in iterator:
-        try:
-            doc = load_document(path, max_bytes=int(settings.limits.max_file_mb * 1_000_000),
-                                html_min_words=settings.limits.html_min_words)
-        except LoadError as err:
-            skipped.append(SkippedFile(str(path), str(err)))
-            continue
-        except Exception as err:  # noqa: BLE001 - one broken file must not stop the others
-            skipped.append(SkippedFile(str(path), f"could not be read ({type(err).__name__}: {str(err)[:80]})"))
-            continue
-        doc_id = doc.content_hash
-        file_ids[str(path)] = doc_id
-        if doc_id in loaded:
-            loaded[doc_id].paths.append(str(path))
-            continue
-        loaded[doc_id] = _DocEntry(doc_id, doc, [str(path)], [])
-
-    if not loaded:
-        report = _report(loaded, file_ids, old_files, skipped, 0, 0, started, index_dir, 0)
-        raise NothingIndexedError(
-            "nothing could be indexed: " + ("; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) or "no files found"),
-            report,
-        )
-
-    next_id = int(old.manifest.get("next_chunk_id", 1)) if old else 1
-    new_entries: list[_DocEntry] = []
-    for entry in loaded.values():
-        if old is not None and entry.doc_id in old.doc_chunk_ids:
-            if len(old.doc_chunk_ids[entry.doc_id]) > settings.limits.max_chunks_per_document:
-                skipped.append(_too_many_chunks(entry, len(old.doc_chunk_ids[entry.doc_id]), settings))
-                continue
-            chunk_ids = old.doc_chunk_ids[entry.doc_id]
-            stored = [old.chunk(cid) for cid in chunk_ids]
-            entry.chunks = [Chunk(entry.doc_id, c.heading_path, c.text, c.sentences, c.page_start, c.page_end,
-                                  c.page_breaks) for c in stored]
-            entry.chunk_ids = list(chunk_ids)
-            entry.chunk_vectors = reconstruct(old.vectors, chunk_ids)
-            entry.sentence_vectors = [np.asarray(old.sentence_vectors(c)) for c in stored]
-            entry.reused = True
-            continue
-        entry.chunks = chunk_document(
-            entry.doc, entry.doc_id, embedder.count_tokens,
-            settings.index.chunk_target_words, min(settings.index.chunk_max_tokens, embedder.max_tokens),
-            settings.index.chunk_overlap_sentences,
-        )
-        if not entry.chunks:
-            skipped.append(SkippedFile(entry.paths[0], "no sentences found in the text"))
-            continue
-        if len(entry.chunks) > settings.limits.max_chunks_per_document:
-            # Skipped before embedding, the step that would take hours for such a document.
-            skipped.append(_too_many_chunks(entry, len(entry.chunks), settings))
-            entry.chunks = []
-            continue
-        entry.chunk_ids = list(range(next_id, next_id + len(entry.chunks)))
-        next_id += len(entry.chunks)
-        new_entries.append(entry)
-    entries = [e for e in loaded.values() if e.chunks]
-    if not entries:
-        report = _report(loaded, file_ids, old_files, skipped, 0, 0, started, index_dir, 0)
-        raise NothingIndexedError("nothing could be indexed: no sentences found in any file", report)
-
-    _embed_entries(new_entries, embedder, settings.index.batch_size, progress)
-
-    tmp = _make_parent(index_dir, building=True)
-    try:
-        sentences = _write_store(tmp, entries)
-        all_ids = np.asarray([cid for e in entries for cid in e.chunk_ids], dtype=np.int64)
-        all_vectors = np.vstack([e.chunk_vectors for e in entries if e.chunk_vectors is not None])
-        if len(all_vectors) != len(all_ids):  # every entry was embedded or reused above; a gap is a bug
-            raise RuntimeError(f"{len(all_ids)} chunks but {len(all_vectors)} vectors; the build is not saved")
-        save_vector_index(build_vector_index(all_vectors, all_ids), tmp / "chunks.faiss")
-        if query_encoder is not None:
-            from knowledge.onnx_embedder import place_file
-
-            place_file(query_encoder[0], tmp / query_encoder[1].file)
-        keys = settings.index.question_keys_in_bm25
-        lexical_texts = [
-            embedding_prefix(e.doc.title, c.heading_path) + c.text + (_asked(e.doc, c.heading_path) if keys else "")
-            for e in entries for c in e.chunks
-        ]
-        LexicalIndex.build(lexical_texts, all_ids.tolist()).save(tmp / "bm25")
-        chunk_count = len(all_ids)
-        report = _report(loaded, file_ids, old_files, skipped, chunk_count, sentences, started, index_dir,
-                         len(new_entries))
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "model": settings.index.model,
-            "dimension": int(all_vectors.shape[1]),
-            "normalized": True,
-            "chunking": _chunking_params(settings),
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "build_seconds": report.seconds,
-            "counts": {"documents": len(entries), "chunks": chunk_count, "sentences": sentences},
-            "next_chunk_id": next_id,
-            "files": {p: d for p, d in file_ids.items() if any(e.doc_id == d for e in entries)},
-            "documents": {
-                e.doc_id: {"title": e.doc.title, "source_path": e.paths[0], "paths": e.paths,
-                           "chunks": len(e.chunks), "kind": e.doc.kind}
-                for e in entries
-            },
-            "skipped": [asdict(s) for s in skipped],
-            # The verified ONNX export of the model that questions are embedded with (None: sentence-transformers).
-            "query_encoder": {**query_encoder[1].to_json(), "model": settings.index.model} if query_encoder else None,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        _swap_into_place(tmp, index_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return report
-
-
-def _too_many_chunks(entry: _DocEntry, count: int, settings: Settings) -> SkippedFile:
-    """The skip of a document longer than the passage limit, with the setting that changes it."""
-    return SkippedFile(entry.paths[0], f"too long: {count} passages, the limit is {settings.limits.max_chunks_per_document} "
-                                       "(PATIENT_QA_MAX_CHUNKS_PER_DOCUMENT); split the file or raise the limit")
-
-
-def _read_manifest_files(index_dir: Path) -> dict[str, str]:
-    """The file -> document map of an index we cannot reuse vectors from (to report changes honestly)."""
-    try:
-        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    return files if isinstance(files, dict) else {}
-
-
-def _report(loaded, file_ids, old_files, skipped, chunks, sentences, started, index_dir, embedded) -> BuildReport:
-    """Per-file change counts against the previous index."""
-    added = sum(1 for p in file_ids if p not in old_files)
-    updated = sum(1 for p, d in file_ids.items() if p in old_files and old_files[p] != d)
-    unchanged = sum(1 for p, d in file_ids.items() if old_files.get(p) == d)
-    removed = sum(1 for p in old_files if p not in file_ids)
-    return BuildReport(
-        documents=len([e for e in loaded.values() if e.chunks]) if chunks else 0,
-        chunks=chunks,
-        sentences=sentences,
-        added=added,
-        updated=updated,
-        removed=removed,
-        unchanged=unchanged,
-        embedded_documents=embedded,
-        skipped=tuple(skipped),
-        seconds=round(time.perf_counter() - started, 3),
-        index_dir=str(index_dir),
-    )
-
-
-def _refuse_foreign_directory(index_dir: Path) -> None:
-    """Never replace a folder that is not an index: it may hold someone's files."""
-    if index_dir.exists() and not index_dir.is_dir():
-        raise IndexError_(f"{index_dir} is a file, not a folder; give --index a folder (new or an existing index)")
-    if index_dir.exists() and any(index_dir.iterdir()) and not (index_dir / MANIFEST).exists():
-        raise IndexError_(f"{index_dir} exists and is not a patient-qa index; choose another --index folder")
-
-
-def _make_parent(index_dir: Path, building: bool = False) -> Path:
-    """Create the index's parent folder (and, when `building`, the temporary build folder inside it)."""
-    try:
-        index_dir.parent.mkdir(parents=True, exist_ok=True)
-        if building:
-            return Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
-    except OSError as err:
-        raise IndexError_(f"cannot write an index at {index_dir} ({err.strerror or err}); "
-                          "choose a folder you can write to with --index") from None
-    return index_dir.parent
-
-
-def _swap_into_place(tmp: Path, index_dir: Path) -> None:
-    """Rename the finished build over the old index; the old one is kept until the new one is in place."""
-    if index_dir.exists():
-        retired = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
-        shutil.rmtree(retired, ignore_errors=True)
-        index_dir.rename(retired)
-        tmp.rename(index_dir)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        tmp.rename(index_dir)
-
-
-def _recover_interrupted_swap(index_dir: Path) -> None:
-    """If a build died between its two renames, put the previous index back; call only under the build lock."""
-    if index_dir.exists():
-        return
-    for retired in sorted(index_dir.parent.glob(f".{index_dir.name}.old-*")):
-        if (retired / MANIFEST).exists():
-            retired.rename(index_dir)
-            return
-
-
-def _remove_leftovers(index_dir: Path) -> None:
-    """Remove the temporary and retired folders of builds that died; under the lock, no live build owns any."""
-    for pattern in (f".{index_dir.name}.building-*", f".{index_dir.name}.old-*"):
-        for leftover in index_dir.parent.glob(pattern):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-
-
-def lock_path(index_dir: Path) -> Path:
-    """The lock file beside the index: the index folder itself is renamed away during a swap."""
-    return index_dir.parent / f".{index_dir.name}.lock"
-
-
-def _lock_holder(handle) -> str:
-    """The pid the running build wrote into the lock file, or '?' if it has not yet."""
-    try:
-        os.lseek(handle, 0, os.SEEK_SET)
-        return os.read(handle, 32).decode("ascii", "replace").strip() or "?"
-    except OSError:
-        return "?"
-
-
-@contextlib.contextmanager
-def build_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
-    """Hold the index's build lock, waiting up to `wait_seconds` for another build; else a `BuildLockedError`.
-
-    flock (not a pid file) because the kernel releases it when the holder dies, even by kill -9,
-    so a crashed build never leaves a stale lock behind.
-    """
-    path = lock_path(index_dir)
-    try:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise IndexError_(f"cannot write an index at {index_dir} ({err.strerror or err}); "
-                          "choose a folder you can write to with --index") from None
-    try:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BuildLockedError(
-                        f"another build is running (pid {_lock_holder(handle)}) on {index_dir}; "
-                        "wait for it to finish, then try again"
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, str(os.getpid()).encode("ascii"), 0)
-        yield
-    finally:
-        os.close(handle)  # closing releases the lock
-
-
-def _build_running(index_dir: Path) -> str | None:
-    """The pid of a build holding the index's lock, or None when no build is running."""
-    try:
-        handle = os.open(lock_path(index_dir), os.O_RDONLY)
-    except OSError:
-        return None  # no lock file: no build since locks exist
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return _lock_holder(handle)
-    finally:
-        os.close(handle)
-
 
 def _recover_for_reader(index_dir: Path, wait_seconds: float = 2.0) -> None:
     """A reader finding only a retired index restores it if its build died, and never while a build is swapping."""
@@ -609,7 +91,10 @@ def _recover_for_reader(index_dir: Path, wait_seconds: float = 2.0) -> None:
 
 
 class KnowledgeIndex:
-    """A loaded index: dense and BM25 search over chunks, chunk text and sentence vectors for quoting."""
+    """The embedded `KnowledgeStore`: dense and BM25 search over chunks, chunk text and sentence vectors for quoting.
+
+    Its attributes (`chunks`, `vectors`, `lexical`, ...) are the embedded store's own; `qa` reads only the Protocol.
+    """
 
     def __init__(self, directory: Path, manifest: dict, vectors, lexical: LexicalIndex,
                  sentence_matrix: np.ndarray, chunks: dict[int, StoredChunk]) -> None:
@@ -633,6 +118,23 @@ class KnowledgeIndex:
     @property
     def model(self) -> str:
         return str(self.manifest["model"])
+
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.d)
+
+    @property
+    def version(self) -> str:
+        """The build's own stamp; an index from before stamps gets its build time and a digest of its manifest."""
+        stamp = self.manifest.get("version")
+        if isinstance(stamp, str) and stamp:
+            return stamp
+        digest = hashlib.sha256(json.dumps(self.manifest, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return f"{self.manifest.get('built_at')}+{digest}"
 
     @classmethod
     def load(cls, directory: Path, model: str | None = None, dimension: int | None = None) -> KnowledgeIndex:
@@ -678,21 +180,53 @@ class KnowledgeIndex:
     def chunk(self, chunk_id: int) -> StoredChunk:
         return self.chunks[chunk_id]
 
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    def all_chunks(self) -> list[StoredChunk]:
+        """Every chunk, in the order the build wrote them (documents in build order, chunks in reading order)."""
+        return list(self.chunks.values())
+
+    def chunk_vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
+        return reconstruct(self.vectors, list(chunk_ids))
+
+    def is_section_start(self, chunk_id: int) -> bool:
+        return chunk_id in self.section_starts
+
+    def has_headings(self, doc_id: str) -> bool:
+        return doc_id in self.docs_with_headings
+
+    def idf(self, token: str) -> float:
+        return self.lexical.idf(token)
+
+    def vocabulary(self) -> frozenset[str]:
+        return self.lexical.vocabulary()
+
+    def document_meta(self, doc_id: str) -> dict:
+        return document_meta(self, doc_id)
+
+    def query_encoder_file(self) -> Path | None:
+        """The verified ONNX export saved in the folder at build time (None when the build made none)."""
+        record = self.manifest.get("query_encoder")
+        if not isinstance(record, dict) or not record.get("file"):
+            return None
+        return self.directory / str(record["file"])
+
     def sentence_vectors(self, chunk: StoredChunk) -> np.ndarray:
         """Vectors of the chunk's sentences, precomputed at build time."""
         return self.sentence_matrix[chunk.sentence_row : chunk.sentence_row + len(chunk.sentences)]
 
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[Hit]:
         """Nearest chunks; a query of another length means the model changed since the build (FAISS would assert)."""
         if query_vector.shape[-1] != self.vectors.d:
             raise IndexMismatchError(
                 f"index at {self.directory} holds {self.vectors.d}-dimensional vectors, the model "
                 f"'{self.model}' makes {query_vector.shape[-1]}; {REBUILD_HINT}"
             )
-        return search_vectors(self.vectors, query_vector, k)
+        return [Hit(chunk_id, score) for chunk_id, score in search_vectors(self.vectors, query_vector, k)]
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        return self.lexical.search(query, k)
+    def lexical_search(self, query: str, k: int) -> list[Hit]:
+        return [Hit(chunk_id, score) for chunk_id, score in self.lexical.search(query, k)]
 
     def question_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
         """Each document's question keys by '##' heading: the ways patients ask what a section says."""
@@ -723,6 +257,7 @@ class KnowledgeIndex:
             "model": m.get("model"),
             "dimension": m.get("dimension"),
             "built_at": m.get("built_at"),
+            "version": self.version,
             "build_seconds": m.get("build_seconds"),
             "chunking": m.get("chunking"),
             **m.get("counts", {}),

@@ -65,6 +65,8 @@ class IndexSettings:
     """What is indexed and how it is cut into chunks and embedded."""
 
     index_dir: Path = setting(help="index folder", factory=default_index_dir)
+    store: str = setting("", "where the library lives: empty for the index folder, or a postgresql:// URL of a "
+                         "shared PostgreSQL + pgvector store (needs the postgres extra)")
     model: str = setting(DEFAULT_MODEL, "sentence-transformers model name or local path")
     articles: Path = setting(DEFAULT_ARTICLES, "default folder of articles")
     glossary: Path = setting(DEFAULT_GLOSSARY, "glossary YAML for query expansion")

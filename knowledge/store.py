@@ -7,14 +7,19 @@ PostgreSQL + pgvector one (`knowledge.pg_store`). `qa` depends on these Protocol
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+
+from knowledge.index_errors import IndexError_
 
 if TYPE_CHECKING:
     import numpy as np
 
     from knowledge.documents import Chunk, Document
     from knowledge.index import StoredChunk
+    from knowledge.settings import Settings
 
 
 class Hit(NamedTuple):
@@ -109,6 +114,14 @@ class KnowledgeStore(Protocol):
         """Front matter and other metadata of one document."""
         ...
 
+    def query_encoder_file(self) -> Path | None:
+        """The verified ONNX export of the model that questions are embedded with (None: use sentence-transformers).
+
+        The manifest's `query_encoder` entry says which export it is; a folder keeps the file inside itself, a
+        server store may keep it in the user cache by model hash.
+        """
+        ...
+
     def info(self) -> dict:
         """What `patient-qa index info` shows."""
         ...
@@ -128,12 +141,98 @@ class BuiltDocument:
 
 
 class StoreWriter(Protocol):
-    """Write side: what an incremental, atomic build needs from a store."""
+    """Write side: what an incremental, atomic build needs from a store.
+
+    A build runs `with writer.building():` around `stored`, `files` and one `replace`, so two builds never interleave.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the library lives (a folder or a postgresql:// URL without its password), for messages."""
+        ...
+
+    def building(self) -> AbstractContextManager[None]:
+        """Hold the store's build lock for one whole build; on entry, recover from a build that died."""
+        ...
+
+    def files(self) -> Mapping[str, str]:
+        """The file -> document id map of the current library ({} when none), so a build reports what changed."""
+        ...
 
     def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:
         """Ids of documents stored with this model and chunking, which a build keeps without re-embedding."""
         ...
 
-    def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object]) -> None:
-        """Make the library hold exactly `keep` plus `new`, atomically: readers see the old library or the new one."""
+    def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object],
+                query_encoder: Path | None = None) -> None:
+        """Make the library hold exactly `keep` plus `new`, atomically: readers see the old library or the new one.
+
+        The store numbers new chunks and keeps the chunk ids of kept documents. `manifest` is the build's record:
+        model, chunking, `lexical` (`question_keys`: BM25 texts of kept chunks include their section's question
+        keys), files, skipped, query_encoder, and `documents` in library order, each with its record fields
+        (title, url, source_path, paths, reviewed, summary, kind, meta), which refresh a kept document. The store
+        adds format_version, dimension, counts, built_at and `version`. `query_encoder` is the ONNX file the
+        manifest's `query_encoder` entry describes, for `KnowledgeStore.query_encoder_file`.
+        """
         ...
+
+
+def is_server_url(store: str) -> bool:
+    """Whether a `store` setting names a PostgreSQL server rather than a folder."""
+    return store.startswith(("postgresql://", "postgres://"))
+
+
+def shown_location(store: str) -> str:
+    """A store URL without its password, fit for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(store)
+    if parts.password is None:
+        return store
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=netloc[0].split(":", 1)[0] + ":***@" + netloc[1]))
+
+
+class StoreUnavailableError(IndexError_):
+    """The configured store cannot be opened with what is installed."""
+
+
+def _pg_store():
+    """`knowledge.pg_store`, or a one-line error saying which extra to install."""
+    try:
+        import knowledge.pg_store as pg_store  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as err:
+        raise StoreUnavailableError(f"a PostgreSQL store needs the postgres extra ({err.name or err} is missing); "
+                                    "install it with: pip install '.[postgres]'") from None
+    return pg_store
+
+
+def where(index: object = None, store: object = None) -> dict[str, object]:
+    """Settings overrides for the --index and --store flags: an explicit --index reads that folder even when
+    PATIENT_QA_STORE names a server; --store wins over both."""
+    if store:
+        return {"store": str(store)}
+    if index:
+        return {"index_dir": index, "store": ""}
+    return {}
+
+
+def open_store(settings: Settings) -> KnowledgeStore:
+    """The library `settings.index.store` names: a postgresql:// URL, else the index folder (the default)."""
+    store = settings.index.store.strip()
+    if is_server_url(store):
+        return _pg_store().open_store(settings)
+    from knowledge.index import KnowledgeIndex
+
+    return KnowledgeIndex.load(Path(store).expanduser() if store else settings.index.index_dir)
+
+
+def open_writer(settings: Settings) -> StoreWriter:
+    """The writer for the library `open_store` would read."""
+    store = settings.index.store.strip()
+    if is_server_url(store):
+        return _pg_store().open_writer(settings)
+    from knowledge.index_writer import EmbeddedWriter
+
+    return EmbeddedWriter(Path(store).expanduser() if store else settings.index.index_dir,
+                          settings.limits.build_lock_wait_seconds)

@@ -9,43 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from knowledge.index import StoredChunk
 from knowledge.lexical import tokenize
 from knowledge.settings import AnswerSettings
+from knowledge.store import KnowledgeStore
 from knowledge.text import squash_whitespace
 from qa.retrieval import RetrievalResult, RetrievedChunk
 from qa.types import Quote
 
 QUESTIONS_SECTION = re.compile(r"^questions? (to ask|for)\b", re.I)
 _LEADING_REFERENCE = re.compile(r"^(it|this|that|these|those|they|them|he|she|its|their|such|both|also|but|however|then)\b", re.I)
-
-
-class Idf(Protocol):
-    def idf(self, token: str) -> float: ...
-
-
-class AnswerStore(Protocol):
-    """What composing an answer reads from the index: a `KnowledgeIndex`, or a small fake in tests."""
-
-    @property
-    def lexical(self) -> Idf: ...
-
-    @property
-    def chunks(self) -> dict[int, StoredChunk]: ...
-
-    @property
-    def section_starts(self) -> set[int]: ...
-
-    @property
-    def docs_with_headings(self) -> set[str]: ...
-
-    def sentence_vectors(self, chunk: StoredChunk) -> np.ndarray: ...
-
-    def document_chunks(self, doc_id: str) -> list[StoredChunk]: ...
 
 
 @dataclass(frozen=True)
@@ -112,13 +87,13 @@ def _is_quotable(text: str, heading_path: tuple[str, ...], wants_questions: bool
     return not stripped.endswith("?") and not any(QUESTIONS_SECTION.match(h) for h in heading_path)
 
 
-def score_sentences(result: RetrievalResult, index: AnswerStore, query: str,
+def score_sentences(result: RetrievalResult, index: KnowledgeStore, query: str,
                     settings: AnswerSettings = AnswerSettings()) -> list[Candidate]:
     """Score every quotable sentence of the retrieved chunks against the question."""
     weights = settings.weights
     q_tokens = set(tokenize(result.query or query))
     x_tokens = set(tokenize(" ".join(result.expansions))) - q_tokens
-    idf = index.lexical.idf
+    idf = index.idf
     q_weight = sum(idf(t) for t in q_tokens) or 1.0
     x_weight = max((idf(t) for t in x_tokens), default=0.0)
     wants_questions = bool(_ASKS_FOR_QUESTIONS.search(query))
@@ -144,7 +119,7 @@ def score_sentences(result: RetrievalResult, index: AnswerStore, query: str,
                 + weights.chunk * hit.dense
                 + weights.overlap * min(1.0, overlap)
                 + weights.rank / (1 + hit.rank)
-                - (weights.intro if not chunk.heading_path and chunk.doc_id in index.docs_with_headings else 0.0)
+                - (weights.intro if not chunk.heading_path and index.has_headings(chunk.doc_id) else 0.0)
                 + weights.heading * min(1.0, heading_share)
                 + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
             )
@@ -152,7 +127,7 @@ def score_sentences(result: RetrievalResult, index: AnswerStore, query: str,
     return candidates
 
 
-def compose(result: RetrievalResult, index: AnswerStore, query: str,
+def compose(result: RetrievalResult, index: KnowledgeStore, query: str,
             settings: AnswerSettings = AnswerSettings()) -> Composition:
     """Pick 1-4 best sentences (runs of neighbours kept together) from at most 3 articles, in document order."""
     candidates = sorted(score_sentences(result, index, query, settings), key=lambda c: c.score, reverse=True)
@@ -185,7 +160,7 @@ def _has_next(cand: Candidate) -> bool:
     return cand.index + 1 < len(cand.hit.chunk.sentences)
 
 
-def choose_sentences(candidates: Sequence[Candidate], copies: dict[str, Candidate], index: AnswerStore,
+def choose_sentences(candidates: Sequence[Candidate], copies: dict[str, Candidate], index: KnowledgeStore,
                      settings: AnswerSettings = AnswerSettings()) -> tuple[list[Candidate], list[str]]:
     """The best sentences within the margin of the best, at most `max_quotes` from `max_articles` articles, each
     making a point not already made; with the articles (doc ids) in the order they were first chosen."""
@@ -223,7 +198,7 @@ class Span:
     score: float
 
 
-def widen_to_neighbours(chosen: Sequence[Candidate], candidates: Sequence[Candidate], index: AnswerStore,
+def widen_to_neighbours(chosen: Sequence[Candidate], candidates: Sequence[Candidate], index: KnowledgeStore,
                         settings: AnswerSettings = AnswerSettings()) -> dict[int, Span]:
     """Group the chosen sentences by chunk, each widened to the neighbours it needs to make sense or that also answer."""
     best = candidates[0].score
@@ -241,7 +216,7 @@ def widen_to_neighbours(chosen: Sequence[Candidate], candidates: Sequence[Candid
             span.indices.update(range(idx + 1, min(len(texts), idx + 1 + settings.max_list_items)))
         elif idx + 1 < len(texts) and (cid, idx + 1) in scores and (
             scores[(cid, idx + 1)] >= best - settings.weights.neighbour
-            or (cand is chosen[0] and idx == 0 and cid in index.section_starts)
+            or (cand is chosen[0] and idx == 0 and index.is_section_start(cid))
         ):
             # The best sentence opening a section usually needs its second sentence: articles answer
             # a heading's question in its first two sentences.
@@ -266,17 +241,17 @@ def cut_quotes(spans: dict[int, Span], articles: Sequence[str]) -> list[Quote]:
     return quotes
 
 
-def shares_informative_words(quotes: Sequence[Quote], result: RetrievalResult, index: AnswerStore, query: str,
+def shares_informative_words(quotes: Sequence[Quote], result: RetrievalResult, index: KnowledgeStore, query: str,
                              settings: AnswerSettings = AnswerSettings()) -> bool:
     """Whether any quote contains a word of the question that is not everywhere in the corpus.
 
     Quotes that share no such word ("lose", "hair") with the question are usually about something else.
     """
-    n = max(1, len(index.chunks))
+    n = max(1, index.chunk_count())
     share = settings.generic_share
     generic = float(np.log(1.0 + (n - share * n + 0.5) / (share * n + 0.5)))
     asked = set(tokenize(f"{result.query or query} {' '.join(result.expansions)}"))
-    informative = {t for t in asked if index.lexical.idf(t) > generic}
+    informative = {t for t in asked if index.idf(t) > generic}
     quoted: set[str] = set()
     for quote in quotes:
         quoted.update(tokenize(quote.text))
@@ -320,7 +295,7 @@ def dedupe_overlaps(quotes: Sequence[Quote]) -> tuple[Quote, ...]:
     return tuple(kept)
 
 
-def suggested_questions(index: AnswerStore, result: RetrievalResult, articles: Sequence[str],
+def suggested_questions(index: KnowledgeStore, result: RetrievalResult, articles: Sequence[str],
                         settings: AnswerSettings = AnswerSettings()) -> list[str]:
     """Questions for the care team from the quoted articles' 'Questions to ask' sections, closest first."""
     pool: list[tuple[float, str]] = []

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from knowledge.glossary import load_glossary
-from knowledge.index import KnowledgeIndex
 from knowledge.settings import Settings
+from knowledge.store import KnowledgeStore, open_store
 from qa import safety
 from qa.answer import compose, suggested_questions
 from qa.answerability import LibraryWords, TopicCheck, check_topic
@@ -57,14 +57,14 @@ def empty_answer(question: str = "", id: str | None = None) -> Answer:
 class Assistant:
     """Answers questions with verbatim quotes from the index; load once, ask many times (thread-safe reads)."""
 
-    def __init__(self, settings: Settings | None = None, index: KnowledgeIndex | None = None, embedder=None,
+    def __init__(self, settings: Settings | None = None, index: KnowledgeStore | None = None, embedder=None,
                  mode: str | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        self.index = index or KnowledgeIndex.load(self.settings.index.index_dir)
+        self.index = index or open_store(self.settings)
         if embedder is None:
             from knowledge.embedding import query_embedder
 
-            embedder = query_embedder(self.index.directory, self.index.manifest, self.settings.index.embedding_backend,
+            embedder = query_embedder(self.index.query_encoder_file(), self.index.manifest, self.settings.index.embedding_backend,
                                       self.settings.retrieval.threads)
         self.embedder = embedder
         self.glossary = load_glossary(self.settings.index.glossary) if self.settings.index.glossary.exists() else None
@@ -87,7 +87,7 @@ class Assistant:
         glossary = self.glossary
         return LibraryWords(
             [*self.retriever.speller.counts, *asked.lower().split()],
-            [*self.index.lexical.vocabulary(), *tokenize(asked)],
+            [*self.index.vocabulary(), *tokenize(asked)],
             (lambda word: bool(glossary.find(word))) if glossary else (lambda word: False),
             self.retriever.speller.correct,
         )
@@ -105,9 +105,9 @@ class Assistant:
 
         dimension = self.embedder.dimension  # loads the model: a ModelLoadError says how to fix it
         built = self.index.manifest.get("dimension")
-        if built != dimension or self.index.vectors.d != dimension:
+        if built != dimension or self.index.dimension != dimension:
             raise IndexMismatchError(
-                f"index at {self.index.directory} holds {built}-dimensional vectors, but model "
+                f"index at {self.index.location} holds {built}-dimensional vectors, but model "
                 f"'{self.index.model}' makes {dimension}; {REBUILD_HINT}"
             )
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from knowledge.index import KnowledgeIndex, StoredChunk
+from knowledge.index import StoredChunk
 from knowledge.settings import RETRIEVAL_MODES, RetrievalSettings
+from knowledge.store import KnowledgeStore
 from knowledge.text import squash_whitespace
 
 
@@ -35,7 +36,7 @@ class RetrievalResult:
 class Retriever:
     """Finds the chunks most likely to answer a question."""
 
-    def __init__(self, index: KnowledgeIndex, embedder, glossary=None,
+    def __init__(self, index: KnowledgeStore, embedder, glossary=None,
                  settings: RetrievalSettings = RetrievalSettings(), mode: str | None = None,
                  depth: int | None = None, speller=None) -> None:
         mode = mode or settings.mode
@@ -52,7 +53,7 @@ class Retriever:
         if speller is None:
             from knowledge.spelling import Speller
 
-            speller = Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.chunks.values())
+            speller = Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.all_chunks())
         self.speller = speller
 
     def expansions(self, query: str) -> list[str]:
@@ -79,7 +80,7 @@ class Retriever:
         ordered = sorted(fused, key=lambda cid: fused[cid], reverse=True)
         missing = [cid for cid in ordered[: k * 2] if cid not in dense_scores]
         if missing:
-            vectors = np.vstack([self.index.vectors.reconstruct(int(c)) for c in missing])
+            vectors = self.index.chunk_vectors(missing)
             dense_scores.update(zip(missing, (vectors @ qvec).tolist()))
         results: list[RetrievedChunk] = []
         seen_texts: set[str] = set()

@@ -24,6 +24,8 @@ def add_chat_parser(sub) -> None:
                       "0.0.0.0 shares it on your network, so use --auth)")
     chat.add_argument("--port", type=int, default=None, help="port (default: the port setting, 7860; PATIENT_QA_PORT)")
     chat.add_argument("--index", help="index folder (default: the user cache, built from the bundled articles)")
+    chat.add_argument("--store", help="the library: an index folder or a postgresql:// URL of a shared store "
+                      "(default: PATIENT_QA_STORE, else --index)")
     chat.add_argument("--auth", metavar="USER:PASS", help="require this user name and password "
                       "(or set PATIENT_QA_AUTH=USER:PASS to keep it out of the process list)")
     chat.add_argument("--no-feedback", action="store_true",
@@ -56,18 +58,24 @@ def cmd_chat(args: argparse.Namespace) -> int:
         auth = parse_auth(args.auth or os.environ.get("PATIENT_QA_AUTH"))
     except ValueError as err:
         return _fail(str(err), 2)
-    overrides: dict[str, object] = {"index_dir": args.index}
+    from knowledge.store import is_server_url, shown_location, where
+
+    overrides: dict[str, object] = where(args.index, args.store)
     if args.no_feedback:
         overrides["feedback"] = False
     settings = Settings.from_env(**overrides)
+    store = settings.index.store
     host = args.host or DEFAULT_HOST
     port = args.port or settings.chat.port
 
-    if args.index:
-        if not (Path(args.index).expanduser() / "manifest.json").exists():
-            return _fail(f"no index in {args.index}. Build it first:\n"
-                         f"  patient-qa index build [ARTICLES ...] --index {args.index}\n"
+    folder = args.index or (store if store and not is_server_url(store) else None)
+    if folder:
+        if not (Path(folder).expanduser() / "manifest.json").exists():
+            return _fail(f"no index in {folder}. Build it first:\n"
+                         f"  patient-qa index build [ARTICLES ...] --index {folder}\n"
                          "or leave out --index to use the bundled articles.")
+    elif store:
+        print(f"Using the library at {shown_location(store)}", flush=True)
     else:
         code = ensure_default_index(settings)
         if code:

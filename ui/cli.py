@@ -24,9 +24,10 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from knowledge.index import NothingIndexedError, build_index
+    from knowledge.build import NothingIndexedError, build_index
+    from knowledge.store import where
 
-    settings = settings_from_args(args, index_dir=args.index, model=args.model)
+    settings = settings_from_args(args, model=args.model, **where(args.index, args.store))
     paths = [Path(p) for p in args.paths] or [settings.index.articles]
     try:
         # Progress goes to stderr, so it shows in --json mode too (stdout stays one JSON object).
@@ -51,10 +52,10 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from knowledge.index import KnowledgeIndex
+    from knowledge.store import open_store, where
 
-    settings = settings_from_args(args, index_dir=args.index)
-    info = KnowledgeIndex.load(settings.index.index_dir).info()
+    settings = settings_from_args(args, **where(args.index, args.store))
+    info = open_store(settings).info()
     if args.json:
         _print_json(info)
         return 0
@@ -70,9 +71,10 @@ def cmd_index_info(args: argparse.Namespace) -> int:
 
 def _load_assistant(args: argparse.Namespace):
     """The Assistant for --index with its model loaded and checked; a PatientQAError says how to fix the index."""
+    from knowledge.store import where
     from qa.assistant import Assistant
 
-    settings = settings_from_args(args, index_dir=getattr(args, "index", None))
+    settings = settings_from_args(args, **where(getattr(args, "index", None), getattr(args, "store", None)))
     assistant = Assistant(settings)
     assistant.check_model()  # a model that cannot load fails here, not at the first question of a batch
     return assistant
@@ -212,12 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = index_sub.add_parser("build", help="index articles (Markdown, HTML, PDF, text); only changed files are re-embedded")
     build.add_argument("paths", nargs="*", help="files or folders (default: the bundled articles)")
     build.add_argument("--index", help=SPECS["index_dir"].describe())
+    build.add_argument("--store", help=SPECS["store"].describe())
     build.add_argument("--model", help=SPECS["model"].describe())
     build.add_argument("--json", action="store_true", help="print one JSON object")
     add_setting_flags(build, *BUILD_FLAGS, group_title="build settings")
     build.set_defaults(func=cmd_index_build)
     info = index_sub.add_parser("info", help="model, counts and documents of an index")
     info.add_argument("--index", help=SPECS["index_dir"].describe())
+    info.add_argument("--store", help=SPECS["store"].describe())
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_index_info)
 
@@ -226,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--history", action="append", help="an earlier question in the conversation (repeatable)")
     ask.add_argument("--questions", metavar="FILE.jsonl", help='answer each line {"id", "question", "history"?} ("-" = stdin)')
     ask.add_argument("--index", help=SPECS["index_dir"].describe())
+    ask.add_argument("--store", help=SPECS["store"].describe())
     ask.add_argument("--json", action="store_true", help="print the JSON answer contract")
     add_setting_flags(ask, *ANSWER_FLAGS, group_title="answer settings")
     ask.set_defaults(func=cmd_ask)

@@ -11,7 +11,7 @@ from knowledge.settings import Settings
 
 
 def _article_files(folder: Path) -> list[Path]:
-    from knowledge.index import collect_files
+    from knowledge.build import collect_files
 
     files, _ = collect_files([folder])
     return files
@@ -51,7 +51,8 @@ def ensure_default_index(settings: Settings, out: TextIO | None = None) -> int:
     Messages go to `out` (stdout for the chat; `ask` passes stderr so its stdout stays the answer alone);
     the progress bar is tqdm's, on stderr.
     """
-    from knowledge.index import IndexError_, build_index
+    from knowledge.build import build_index
+    from knowledge.index import IndexError_
 
     out = out or sys.stdout
     reason = default_index_is_stale(Path(settings.index.index_dir), Path(settings.index.articles))

@@ -103,7 +103,8 @@ ARTICLES = {
 
 def test_a_model_free_run_through_the_assistant_writes_a_complete_report(tmp_path, monkeypatch):
     from eval.runner import run_gold
-    from knowledge.index import KnowledgeIndex, build_index
+    from knowledge.build import build_index
+    from knowledge.index import KnowledgeIndex
     from knowledge.settings import Settings
     from qa.assistant import Assistant
 

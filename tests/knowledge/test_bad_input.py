@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from kb_fixtures import REPO, fake_settings, make_pdf, write_articles
 
-from knowledge.index import IndexError_, KnowledgeIndex, NothingIndexedError, build_index
+from knowledge.build import NothingIndexedError, build_index
+from knowledge.index import IndexError_, KnowledgeIndex
 
 BUILD_KEYS = {"documents", "chunks", "sentences", "added", "updated", "removed", "unchanged", "skipped", "seconds"}
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from kb_fixtures import FakeEmbedder, fake_settings
 
+from knowledge.build import build_index
 from knowledge.errors import PatientQAError
-from knowledge.index import IndexMismatchError, KnowledgeIndex, build_index
+from knowledge.index import IndexMismatchError, KnowledgeIndex
 from knowledge.settings import Settings, SettingsError
 from ui import cli
 

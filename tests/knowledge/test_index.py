@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from kb_fixtures import ARTICLES, write_articles
 
-import knowledge.index as index_module
+import knowledge.index_writer as writer_module
+from knowledge.build import build_index
 from knowledge.chunking import embedding_prefix
 from knowledge.index import (
     IndexMismatchError,
     IndexNotFoundError,
     KnowledgeIndex,
-    build_index,
     document_meta,
 )
 from knowledge.settings import DEFAULT_MODEL, Settings
@@ -325,7 +325,7 @@ def test_identical_document_at_two_paths_is_stored_once(articles_dir: Path, tmp_
 
 
 def _change_and_fail(articles_dir: Path, index_dir: Path, monkeypatch, target: str, error: BaseException):
-    """Build, change a file, then rebuild with `target` in knowledge.index raising `error`."""
+    """Build, change a file, then rebuild with `target` in knowledge.index_writer raising `error`."""
     _build(articles_dir, index_dir)
     changed = articles_dir / "driving.md"
     changed.write_text(changed.read_text().replace("eight weeks", "two weeks"), encoding="utf-8")
@@ -333,7 +333,7 @@ def _change_and_fail(articles_dir: Path, index_dir: Path, monkeypatch, target: s
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(index_module, target, fail)
+    monkeypatch.setattr(writer_module, target, fail)
     with pytest.raises(type(error)):
         _build(articles_dir, index_dir)
     monkeypatch.undo()
@@ -367,7 +367,7 @@ def test_cli_reports_ctrl_c_and_keeps_the_index(articles_dir, tmp_path, monkeypa
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(index_module, "save_vector_index", interrupt)
+    monkeypatch.setattr(writer_module, "save_vector_index", interrupt)
     code = main(["index", "build", str(articles_dir), "--index", str(tmp_path / "index")])
 
     assert code == 130

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from kb_fixtures import REPO, FakeEmbedder, fake_settings, write_articles
 
+from knowledge.build import build_index
 from knowledge.errors import PatientQAError
-from knowledge.index import BuildLockedError, KnowledgeIndex, build_index
+from knowledge.index import BuildLockedError, KnowledgeIndex
 from knowledge.loaders import LoadError, load_html
 from knowledge.settings import Settings, SettingsError
 from ui import cli
@@ -166,7 +167,7 @@ def test_cli_json_build_lists_the_skip_reasons(tmp_path: Path, capsys: pytest.Ca
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from knowledge.index import build_lock
+from knowledge.index_folder import build_lock
 with build_lock(Path(sys.argv[1]), wait_seconds=0):
     print("locked", flush=True)
     sys.stdin.read()

@@ -90,13 +90,13 @@ def test_pool_ignores_padding_and_normalises():
 def test_an_index_without_an_export_falls_back_with_one_notice(tmp_path, capsys):
     embedding._notices.clear()
     manifest = {"model": DEFAULT_MODEL, "query_encoder": None}
-    first = query_embedder(tmp_path, manifest, "auto")
-    second = query_embedder(tmp_path, manifest, "auto")
+    first = query_embedder(None, manifest, "auto")
+    second = query_embedder(None, manifest, "auto")
     assert isinstance(first, Embedder) and first is second
     lines = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("note:") and "index build" in lines[0]
     with pytest.raises(OnnxUnavailableError, match="index build"):
-        query_embedder(tmp_path, manifest, "onnx")
+        query_embedder(None, manifest, "onnx")
 
 
 def test_an_export_of_another_model_is_not_used(tmp_path, capsys):
@@ -104,7 +104,7 @@ def test_an_export_of_another_model_is_not_used(tmp_path, capsys):
     config = SentenceConfig("mean_tokens", True, 256, False, 384)
     record = OnnxRecord(ONNX_FILE, "0" * 64, "1" * 64, 1e-7, config).to_json()
     manifest = {"model": DEFAULT_MODEL, "query_encoder": {**record, "model": "another-model"}}
-    assert isinstance(query_embedder(tmp_path, manifest, "auto"), Embedder)
+    assert isinstance(query_embedder(tmp_path / ONNX_FILE, manifest, "auto"), Embedder)
     assert capsys.readouterr().err == ""  # sentence-transformers then reports any mismatch, in one line
 
 
@@ -136,7 +136,7 @@ def test_the_backend_setting_is_checked(monkeypatch):
 @pytest.fixture(scope="module")
 def onnx_index(tmp_path_factory):
     """A real index of the small test articles, built the default way (with its verified export)."""
-    from knowledge.index import build_index
+    from knowledge.build import build_index
 
     root = tmp_path_factory.mktemp("onnx")
     articles = write_articles(root / "articles")
@@ -158,7 +158,7 @@ def test_the_index_holds_a_verified_export_with_its_hash(onnx_index):
 @pytest.mark.slow
 def test_onnx_vectors_and_token_counts_match_sentence_transformers(onnx_index, embedder):
     manifest = json.loads((onnx_index / "manifest.json").read_text())
-    onnx = query_embedder(onnx_index, manifest, "onnx")
+    onnx = query_embedder(onnx_index / ONNX_FILE, manifest, "onnx")
     assert onnx.backend == "onnx"
     long_text = "Fever after the infusion can be a sign of cytokine release syndrome. " * 60
     texts = [*QUESTIONS, long_text, "  padded question?  "]
@@ -200,7 +200,7 @@ def test_a_damaged_export_falls_back_to_sentence_transformers(onnx_index, tmp_pa
     copy.mkdir()
     (copy / ONNX_FILE).write_bytes(b"not an onnx file, though long enough to be opened " * 100)
     embedding._notices.clear()
-    fallback = query_embedder(copy, manifest, "auto")
+    fallback = query_embedder(copy / ONNX_FILE, manifest, "auto")
     assert isinstance(fallback, Embedder)
     err = capsys.readouterr().err
     assert err.startswith("note:") and ONNX_FILE in err and err.count("\n") == 1

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled articles, indexed once (about 30 s on 2 cores)."""
-    from knowledge.index import build_index
+    from knowledge.build import build_index
 
     index_dir = tmp_path_factory.mktemp("qa") / "index"
     build_index([DEFAULT_ARTICLES], Settings.from_env(index_dir=index_dir), progress=False)
@@ -45,7 +45,7 @@ A fever after CAR-T can be the first sign of cytokine release syndrome & needs a
 @pytest.fixture(scope="session")
 def markup_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One article with HTML in its title, a heading and its text, indexed with the real model."""
-    from knowledge.index import build_index
+    from knowledge.build import build_index
 
     folder = tmp_path_factory.mktemp("markup")
     (folder / "articles").mkdir()

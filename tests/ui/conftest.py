@@ -21,7 +21,7 @@ def fake_assistant() -> FakeAssistant:
 @pytest.fixture(scope="session")
 def small_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real index of a few bundled articles plus one hostile article (model load + a few seconds)."""
-    from knowledge.index import build_index
+    from knowledge.build import build_index
 
     root = tmp_path_factory.mktemp("ui-kb")
     hostile = root / "articles" / "tiredness-hostile.md"
