@@ -161,7 +161,8 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
 
     if "scale" not in skip:
         sizes = [n for n in SCALE_SIZES if not (quick and n >= 1_000_000)]
-        reference = np.asarray(assistant.index.sentence_matrix, dtype=np.float32)
+        index = assistant.index  # any KnowledgeStore: every stored sentence vector, in chunk order
+        reference = np.vstack([index.sentence_vectors(c) for c in index.all_chunks()]).astype(np.float32)
         result["scale"] = vector_scale(sizes, reference, settings.retrieval.threads)
         result["scale"]["recommendation"] = recommend_switch(result["scale"]["rows"], result["warm"]["embed_ms"]["p50"])
     if "fastpath" not in skip:

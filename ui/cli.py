@@ -146,7 +146,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     if args.questions and args.questions != "-" and not Path(args.questions).is_file():
         return _fail(f"no such file: {args.questions}; give a JSONL file of questions or '-' for stdin", 2)
-    if not args.index:
+    if not args.index and not args.store:
         from ui.default_index import ensure_default_index
 
         # First use: build the default index of the bundled articles, as `chat` does; messages on stderr keep

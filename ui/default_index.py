@@ -55,6 +55,8 @@ def ensure_default_index(settings: Settings, out: TextIO | None = None) -> int:
     from knowledge.index import IndexError_
 
     out = out or sys.stdout
+    if settings.index.store.strip():
+        return 0  # a library named by --store or PATIENT_QA_STORE is used as it is, never rebuilt from the bundle
     reason = default_index_is_stale(Path(settings.index.index_dir), Path(settings.index.articles))
     if reason is None:
         return 0

@@ -10,10 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from knowledge.index import StoredChunk
+from knowledge.lexical import tokenize
+from knowledge.store import Hit, KnowledgeStore
 from qa.retrieval import RetrievalResult, RetrievedChunk
 
 DIMENSION = 64
@@ -29,25 +33,25 @@ class S:
     point: int | None = None  # sentences with the same point get the same vector
 
 
-class FakeLexical:
-    """Every word weighs 1, except those given (e.g. a word found in every chunk weighs little)."""
-
-    def __init__(self, weights: dict[str, float] | None = None) -> None:
-        self.weights = weights or {}
-
-    def idf(self, token: str) -> float:
-        return self.weights.get(token, 1.0)
-
-
 @dataclass
 class FakeStore:
-    """The parts of `KnowledgeIndex` that `qa.answer` reads (see `qa.answer.AnswerStore`)."""
+    """A `KnowledgeStore` held in a few dicts: chunks added by hand, sentence vectors set by their cosines.
 
-    lexical: FakeLexical = field(default_factory=FakeLexical)
+    Every word weighs 1 for `idf`, except those in `idf_weights` (e.g. a word found in every chunk weighs little).
+    """
+
+    idf_weights: dict[str, float] = field(default_factory=dict)
     chunks: dict[int, StoredChunk] = field(default_factory=dict)
     section_starts: set[int] = field(default_factory=set)
     docs_with_headings: set[str] = field(default_factory=set)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    keys: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    meta: dict[str, dict] = field(default_factory=dict)
+    location: str = "memory://fake"
+    model: str = "fake-model"
+    dimension: int = DIMENSION
+    version: str = "1"
+    manifest: dict[str, object] = field(default_factory=lambda: {"model": "fake-model", "dimension": DIMENSION})
     _next_point: int = 1
 
     def add(self, doc: str, heading: Sequence[str], sentences: Sequence[S], *, position: int = 0,
@@ -91,6 +95,60 @@ class FakeStore:
 
     def document_chunks(self, doc_id: str) -> list[StoredChunk]:
         return sorted((c for c in self.chunks.values() if c.doc_id == doc_id), key=lambda c: c.position)
+
+    # The rest of the KnowledgeStore Protocol: a chunk's vector is the mean of its sentences', BM25 is word overlap.
+
+    def chunk_vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
+        rows = [self.vectors[c].mean(axis=0) for c in chunk_ids]
+        return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, DIMENSION), dtype=np.float32)
+
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[Hit]:
+        ids = list(self.chunks)
+        scores = self.chunk_vectors(ids) @ query_vector if ids else np.zeros(0)
+        order = sorted(range(len(ids)), key=lambda i: -float(scores[i]))[:k]
+        return [Hit(ids[i], float(scores[i])) for i in order]
+
+    def lexical_search(self, query: str, k: int) -> list[Hit]:
+        asked = set(tokenize(query))
+        scored = [(sum(self.idf(t) for t in asked & set(tokenize(c.text))), c.chunk_id) for c in self.chunks.values()]
+        return [Hit(cid, score) for score, cid in sorted(scored, key=lambda x: -x[0])[:k] if score > 0]
+
+    def chunk(self, chunk_id: int) -> StoredChunk:
+        return self.chunks[chunk_id]
+
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    def all_chunks(self) -> list[StoredChunk]:
+        return list(self.chunks.values())
+
+    def is_section_start(self, chunk_id: int) -> bool:
+        return chunk_id in self.section_starts
+
+    def has_headings(self, doc_id: str) -> bool:
+        return doc_id in self.docs_with_headings
+
+    def idf(self, token: str) -> float:
+        return self.idf_weights.get(token, 1.0)
+
+    def vocabulary(self) -> frozenset[str]:
+        return frozenset(t for c in self.chunks.values() for t in tokenize(c.text))
+
+    def question_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        return self.keys
+
+    def document_meta(self, doc_id: str) -> dict:
+        return self.meta.get(doc_id, {})
+
+    def query_encoder_file(self) -> Path | None:
+        return None
+
+    def info(self) -> dict:
+        return {"index_dir": self.location, "chunks": len(self.chunks)}
+
+
+if TYPE_CHECKING:  # mypy checks here that the fake is a KnowledgeStore wherever one is expected
+    _store: KnowledgeStore = FakeStore()
 
 
 def retrieved(*chunks: StoredChunk, dense: float | Sequence[float] = 0.5, query: str = "") -> RetrievalResult:

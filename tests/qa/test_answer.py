@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fake_store import FakeLexical, FakeStore, S, retrieved
+from fake_store import FakeStore, S, retrieved
 
 from knowledge.settings import AnswerSettings
 from qa.answer import compose, dedupe_overlaps, score_sentences
@@ -225,7 +225,7 @@ def test_a_threshold_of_zero_never_abstains_even_on_a_negative_confidence() -> N
 
 
 def test_quotes_sharing_no_informative_word_need_the_stronger_threshold() -> None:
-    store = FakeStore(lexical=FakeLexical({"hair": 4.0}))
+    store = FakeStore(idf_weights={"hair": 4.0})
     chunk = store.add("side-effects", ["Side effects"], [S("Most people feel tired for a few weeks.", 0.5)])
     composition = compose(retrieved(chunk, dense=0.44), store, "will I lose my hair")
     assert not composition.shares_words and composition.confidence == pytest.approx(0.47, abs=1e-6)
