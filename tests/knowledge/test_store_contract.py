@@ -23,6 +23,8 @@ from knowledge.store import KnowledgeStore, StoreWriter, open_store, open_writer
 
 # One article with question keys: the word "shivering" is only in a key, never in the text.
 KEYED = {
+    "diary.md": "# Recovery diary\n\n## The first month\n\n" + " ".join(
+        f"On day {n} the team checked my blood counts and my temperature again." for n in range(1, 61)) + "\n",
     "keyed.md": """---
 title: Chills after the infusion
 url: https://example.org/chills
@@ -128,7 +130,7 @@ def test_question_keys_are_searchable_words_of_their_section(library: KnowledgeS
 def test_chunk_and_document_reads_agree(library: KnowledgeStore) -> None:
     chunks = list(library.all_chunks())
     assert library.chunk_count() == len(chunks) == library.manifest["counts"]["chunks"]  # type: ignore[index]
-    assert {c.title for c in chunks} == {"Cytokine release syndrome", "Neurotoxicity after CAR-T",
+    assert {c.title for c in chunks} == {"Cytokine release syndrome", "Neurotoxicity after CAR-T", "Recovery diary",
                                          "Driving after treatment", "Leukapheresis", "Chills after the infusion"}
     crs = _by_title(library, "Cytokine release syndrome")
     doc_chunks = library.document_chunks(crs)
@@ -174,6 +176,8 @@ def test_document_meta_sections_and_headings(library: KnowledgeStore) -> None:
         assert library.is_section_start(first.chunk_id)
         for before, chunk in zip([first, *rest], rest):
             assert library.is_section_start(chunk.chunk_id) == (chunk.heading_path != before.heading_path)
+    diary = library.document_chunks(_by_title(library, "Recovery diary"))
+    assert len(diary) >= 3 and not any(library.is_section_start(c.chunk_id) for c in diary[1:])
     assert library.query_encoder_file() is None  # the fake embedder has no ONNX export
 
 
