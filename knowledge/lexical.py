@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,6 +78,15 @@ class LexicalIndex:
         """Every stemmed token the index knows: the words a question can share with the library."""
         self.idf("")  # fills the table
         return frozenset(self._idf or ())
+
+    def term_weights(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """(token, rows, BM25 weights) for every token: bm25s's precomputed scores, which another store can hold
+        so that its inner product with a query's token counts is exactly `search`'s score."""
+        scores = self._retriever.scores
+        data, indices, indptr = (np.asarray(scores[key]) for key in ("data", "indices", "indptr"))
+        for token, i in self._retriever.vocab_dict.items():
+            if i < len(indptr) - 1:
+                yield token, indices[indptr[i] : indptr[i + 1]], data[indptr[i] : indptr[i + 1]]
 
     @classmethod
     def build(cls, texts: list[str], ids: list[int]) -> LexicalIndex:

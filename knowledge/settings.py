@@ -218,6 +218,22 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class PostgresSettings:
+    """The PostgreSQL + pgvector store: search depth, pooling and how often a replica looks for a new library."""
+
+    pg_ef_search: int = setting(100, "pgvector HNSW candidates per dense search (hnsw.ef_search): higher finds the "
+                                "exact nearest chunks more often, slower", minimum=1, maximum=1000)
+    pg_hnsw_m: int = setting(16, "links per node of the HNSW index, fixed when the index is made", minimum=2,
+                             maximum=100)
+    pg_hnsw_ef_construction: int = setting(64, "HNSW candidates while building the index", minimum=4, maximum=1000)
+    pg_poll_seconds: float = setting(2.0, "a reader checks the store's version row at most this often and reloads "
+                                     "when a build changed it (0: on every search)", minimum=0.0)
+    pg_pool_size: int = setting(4, "most PostgreSQL connections one process keeps open", minimum=1)
+    pg_connect_timeout: float = setting(5.0, "seconds to wait for the PostgreSQL server before saying it is down",
+                                        minimum=0.1)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, by group: `settings.answer.abstain_threshold`, `settings.index.index_dir`, ..."""
 
@@ -229,6 +245,7 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     article_check: ArticleCheckSettings = field(default_factory=ArticleCheckSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    postgres: PostgresSettings = field(default_factory=PostgresSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
