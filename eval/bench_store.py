@@ -14,7 +14,6 @@ import json
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -173,3 +172,79 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- the embedded index copied into PostgreSQL
+
+
+def built_documents_of(index) -> list:
+    """An embedded index's documents as a build would hand them to a store: its stored vectors, no re-embedding,
+    and the BM25 texts the embedded build indexed (title, headings, text, question keys)."""
+    from knowledge.chunking import embedding_prefix
+    from knowledge.documents import Chunk, Document
+    from knowledge.index import _asked, document_meta
+    from knowledge.store import BuiltDocument
+    from knowledge.vectors import reconstruct
+
+    documents = []
+    for doc_id, entry in (index.manifest.get("documents") or {}).items():
+        stored = index.document_chunks(doc_id)
+        meta = document_meta(index, doc_id)
+        doc = Document(title=stored[0].title, source_path=entry["source_path"], sections=(), url=stored[0].url,
+                       reviewed=str(meta.pop("reviewed", "") or ""), summary=str(meta.pop("summary", "") or ""),
+                       kind=entry.get("kind") or "markdown", meta=meta)
+        chunks = tuple(Chunk(doc_id, c.heading_path, c.text, c.sentences, c.page_start, c.page_end, c.page_breaks)
+                       for c in stored)
+        documents.append(BuiltDocument(
+            doc_id=doc_id, doc=doc, paths=tuple(entry.get("paths") or [entry["source_path"]]), chunks=chunks,
+            chunk_vectors=reconstruct(index.vectors, [c.chunk_id for c in stored]),
+            sentence_vectors=tuple(np.asarray(index.sentence_vectors(c)) for c in stored),
+            lexical_texts=tuple(embedding_prefix(doc.title, c.heading_path) + c.text + _asked(doc, c.heading_path)
+                                for c in stored),
+        ))
+    return documents
+
+
+def _same_up_to_ties(ours: list[tuple[tuple[str, int], float]], theirs: list[tuple[tuple[str, int], float]]) -> bool:
+    """The same scores in order, and the same chunks at each score above the lowest one: tied BM25 scores have no
+    order, and which of several chunks tied at the cut-off fill the last places is arbitrary in both stores."""
+    if len(ours) != len(theirs) or any(abs(a[1] - b[1]) > 1e-4 for a, b in zip(ours, theirs)):
+        return False
+
+    def groups(hits: list[tuple[tuple[str, int], float]]) -> dict[float, list[tuple[str, int]]]:
+        last = round(hits[-1][1], 4) if hits else 0.0
+        grouped: dict[float, list[tuple[str, int]]] = {}
+        for k, score in hits:
+            if round(score, 4) > last:
+                grouped.setdefault(round(score, 4), []).append(k)
+        return {level: sorted(keys) for level, keys in grouped.items()}
+
+    return groups(ours) == groups(theirs)
+
+
+def retrieval_agreement(index, store, embedder, questions: Sequence[str], depth: int = 40) -> dict:
+    """Dense and BM25 hits of the embedded index and the PostgreSQL store for the same questions, chunk for chunk
+    (matched by document and position, since the stores number chunks independently)."""
+    def key(chunk) -> tuple[str, int]:
+        return chunk.doc_id, chunk.position
+
+    same_lexical = same_up_to_ties = same_dense = 0
+    worst_score_gap = 0.0
+    dense_overlap = []
+    for question in questions:
+        ours = [(key(store.chunk(h.chunk_id)), h.score) for h in store.lexical_search(question, depth)]
+        theirs = [(key(index.chunk(cid)), score) for cid, score in index.lexical_search(question, depth)]
+        same_lexical += [k for k, _ in ours] == [k for k, _ in theirs]
+        same_up_to_ties += _same_up_to_ties(ours, theirs)
+        worst_score_gap = max([worst_score_gap, *(abs(a[1] - b[1]) for a, b in zip(ours, theirs))])
+        vector = embedder.encode_query(question)
+        ours_dense = [key(store.chunk(h.chunk_id)) for h in store.dense_search(vector, depth)]
+        theirs_dense = [key(index.chunk(cid)) for cid, _ in index.dense_search(vector, depth)]
+        same_dense += ours_dense == theirs_dense
+        dense_overlap.append(len(set(ours_dense) & set(theirs_dense)) / max(1, len(theirs_dense)))
+    n = max(1, len(questions))
+    return {"questions": len(questions), "depth": depth,
+            "lexical_identical_rankings": round(same_lexical / n, 4),
+            "lexical_identical_up_to_ties": round(same_up_to_ties / n, 4), "lexical_max_score_gap": worst_score_gap,
+            "dense_identical_rankings": round(same_dense / n, 4),
+            "dense_recall_at_depth": round(float(np.mean(dense_overlap)) if dense_overlap else 0.0, 4)}
