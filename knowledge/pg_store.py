@@ -8,12 +8,13 @@ row (`pg_poll_seconds`) and reloads its in-memory chunk rows when it changed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,6 +24,7 @@ import numpy as np
 from knowledge.errors import PatientQAError
 from knowledge.index import StoredChunk
 from knowledge.pg_schema import (
+    SCHEMA_VERSION,
     SPARSE_DIMENSIONS,
     EmptyStoreError,
     StoreError,
@@ -38,7 +40,8 @@ from knowledge.settings import PostgresSettings
 from knowledge.store import BuiltDocument, Hit
 
 URL_SCHEMES = ("postgresql://", "postgres://")
-_BUILD_LOCK = "patient-qa build"
+_BUILD_LOCK = "patient-qa replace"  # one transaction writes at a time
+_SESSION_LOCK = "patient-qa build"  # one build at a time, held from reading the files to the commit
 _VECTOR_CACHE = 50_000  # cached chunk (and sentence-block) vectors; ids never change meaning, so no version key
 
 
@@ -104,8 +107,10 @@ class _Library:
 class PgStore:
     """A library in PostgreSQL: the `KnowledgeStore` read side and the `StoreWriter` write side."""
 
-    def __init__(self, url: str, settings: PostgresSettings | None = None, *, for_build: bool = False) -> None:
+    def __init__(self, url: str, settings: PostgresSettings | None = None, *, for_build: bool = False,
+                 lock_wait_seconds: float = 10.0) -> None:
         self._url = url
+        self._lock_wait_seconds = lock_wait_seconds
         self._location = redact(url)
         self._settings = settings or PostgresSettings()
         self._prepare(for_build)
@@ -398,14 +403,48 @@ class PgStore:
 
     # ---------------------------------------------------------------- StoreWriter
 
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Hold the store's build lock (a session advisory lock) for a whole build; another build waits, then fails."""
+        with self._connect() as conn:
+            deadline = time.monotonic() + self._lock_wait_seconds
+            while not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_SESSION_LOCK,)).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"another build is running on {self._location}; wait for it to finish, "
+                                     "then try again")
+                time.sleep(0.1)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_SESSION_LOCK,))
+
+    def files(self) -> dict[str, str]:
+        """The file -> document map of the current library ({} before the first build)."""
+        rows = self._query("SELECT manifest -> 'files' FROM library")
+        files = rows[0][0] if rows else None
+        return dict(files) if isinstance(files, dict) else {}
+
+    def query_encoder_file(self) -> Path | None:
+        """The verified ONNX export the manifest names, from the user cache (by model hash), never from the server:
+        None when this machine has no such export (questions are then embedded with sentence-transformers)."""
+        from knowledge.onnx_embedder import OnnxRecord, cache_root
+
+        record = OnnxRecord.from_json(self.manifest.get("query_encoder"))
+        if record is None:
+            return None
+        path = cache_root() / record.model_sha256[:32] / record.file
+        return path if path.is_file() else None
+
     def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:
         """Documents embedded with this model and cut with this chunking: a build keeps them as they are."""
         rows = self._query("SELECT doc_id FROM documents WHERE model = %s AND chunking = %s",
                            (model, _jsonb(dict(chunking))))
         return frozenset(r[0] for r in rows)
 
-    def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object]) -> None:
-        """One transaction: drop what is neither kept nor new, add the new, recompute BM25, bump the version."""
+    def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object],
+                query_encoder: Path | None = None) -> None:
+        """One transaction: drop what is neither kept nor new, add the new, refresh the kept documents' records,
+        recompute BM25, bump the version. The ONNX `query_encoder` stays in the user cache, where builds put it."""
         import psycopg
 
         dimension = _dimension(new, manifest)
@@ -423,9 +462,10 @@ class PgStore:
                                          f"than {dimension}; rebuild every document with one model")
                     set_dimension(conn, dimension, self._settings.pg_hnsw_m, self._settings.pg_hnsw_ef_construction)
                 _insert_documents(conn, new, str(manifest.get("model", "")), manifest.get("chunking") or {})
+                _refresh_kept(conn, kept, manifest)
                 _write_lexical(conn)
                 conn.execute("UPDATE library SET version = version + 1, manifest = %s, built_at = now()",
-                              (_jsonb(dict(manifest)),))
+                              (_jsonb(_completed(conn, manifest)),))
         except psycopg.OperationalError as err:
             raise StoreUnavailableError(f"lost the PostgreSQL store at {self._location} during the build "
                                         f"({_scrub(str(err), self._url)}); the previous library is unchanged") from None
@@ -441,6 +481,60 @@ def _dimension(new: Sequence[BuiltDocument], manifest: Mapping[str, object]) -> 
         if len(doc.chunk_vectors):
             return int(np.asarray(doc.chunk_vectors).shape[1])
     return None
+
+
+def _completed(conn, manifest: Mapping[str, object]) -> dict:
+    """The build's manifest plus what the store knows: schema version, dimension, counts, build time, version."""
+    import datetime as dt
+
+    documents, chunks, sentences = conn.execute(
+        "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), (SELECT count(*) FROM sentences)"
+    ).fetchone()
+    version, dimension = conn.execute("SELECT version + 1, dimension FROM library").fetchone()
+    return {**dict(manifest), "format_version": SCHEMA_VERSION, "dimension": dimension,
+            "counts": {"documents": documents, "chunks": chunks, "sentences": sentences},
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "version": str(version)}
+
+
+def lexical_text(title: str, heading_path: Sequence[str], text: str, meta: object, question_keys: bool) -> str:
+    """What BM25 indexes for a chunk: title, headings, text and (optionally) its section's question keys."""
+    from knowledge.chunking import embedding_prefix
+
+    keys = meta.get("questions") if isinstance(meta, dict) else None
+    asked = keys.get(heading_path[0]) if heading_path and isinstance(keys, dict) else None
+    extra = (" " + " ".join(str(q) for q in asked)) if question_keys and isinstance(asked, list) else ""
+    return embedding_prefix(title, heading_path) + text + extra
+
+
+def _refresh_kept(conn, kept: Sequence[str], manifest: Mapping[str, object]) -> None:
+    """Kept documents take the build's record (new front matter or path, same content) and BM25 texts made with
+    the build's `question_keys` choice."""
+    documents = manifest.get("documents")
+    documents = documents if isinstance(documents, dict) else {}
+    lexical = manifest.get("lexical")
+    question_keys = bool(lexical.get("question_keys", True)) if isinstance(lexical, dict) else True
+    fields = ("title", "url", "source_path", "reviewed", "summary", "kind")
+    for doc_id in kept:
+        record = documents.get(doc_id)
+        if not isinstance(record, dict):
+            continue
+        values = {f: str(record[f] or "") for f in fields if f in record}
+        sets = [f"{f} = %({f})s" for f in values]
+        if "paths" in record:
+            values["paths"] = _jsonb(list(record["paths"]))
+            sets.append("paths = %(paths)s")
+        if "meta" in record:
+            values["meta"] = _jsonb(record["meta"] if isinstance(record["meta"], dict) else {})
+            sets.append("meta = %(meta)s")
+        if sets:
+            conn.execute(f"UPDATE documents SET {', '.join(sets)} WHERE doc_id = %(doc_id)s", {**values, "doc_id": doc_id})
+    rows = conn.execute("SELECT c.chunk_id, d.title, c.heading_path, c.text, d.meta, c.lexical_text FROM chunks c "
+                        "JOIN documents d USING (doc_id) WHERE c.doc_id = ANY(%s)", (list(kept),)).fetchall()
+    changed = [(cid, text) for cid, title, heading, body, meta, old in rows
+               if (text := lexical_text(title, tuple(heading), body, meta, question_keys)) != old]
+    if changed:
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE chunks SET lexical_text = %s WHERE chunk_id = %s", [(t, c) for c, t in changed])
 
 
 def _insert_documents(conn, new: Sequence[BuiltDocument], model: str, chunking: object) -> None:
@@ -571,6 +665,10 @@ def _read_library(conn, location: str) -> _Library:
     for token, dim, value in conn.execute("SELECT token, dim, idf FROM vocabulary WHERE df > 0").fetchall():
         idf[token] = float(value)
         dims[token] = int(dim)
+    documents = manifest.get("documents") if isinstance(manifest, dict) else None
+    if isinstance(documents, dict):  # the build's library order, as the embedded store keeps it
+        order = {doc_id: i for i, doc_id in enumerate(documents)}
+        doc_chunk_ids = dict(sorted(doc_chunk_ids.items(), key=lambda item: order.get(item[0], len(order))))
     n = float(len(chunks))
     return _Library(
         version=int(version), manifest=dict(manifest or {}), dimension=int(dimension or 0), chunks=chunks,
@@ -580,7 +678,19 @@ def _read_library(conn, location: str) -> _Library:
     )
 
 
-def open_pg_store(url: str, settings: PostgresSettings | None = None, *, for_build: bool = False) -> PgStore:
+def open_store(settings) -> PgStore:
+    """The reader of the library `settings.index.store` names (a postgresql:// URL)."""
+    return open_pg_store(str(settings.index.store), settings.postgres)
+
+
+def open_writer(settings) -> PgStore:
+    """The writer of that library: the extension created and the schema migrated first."""
+    return open_pg_store(str(settings.index.store), settings.postgres, for_build=True,
+                         lock_wait_seconds=settings.limits.build_lock_wait_seconds)
+
+
+def open_pg_store(url: str, settings: PostgresSettings | None = None, *, for_build: bool = False,
+                  lock_wait_seconds: float = 10.0) -> PgStore:
     """A store at `url`: a reader checks the schema; `for_build` creates the extension and migrates first."""
     try:
         import pgvector  # noqa: F401
@@ -589,8 +699,8 @@ def open_pg_store(url: str, settings: PostgresSettings | None = None, *, for_bui
     except ImportError as err:
         raise PatientQAError(f"the PostgreSQL store needs {err.name}, which is not installed; "
                              "run \"pip install 'patient-qa[postgres]'\"") from None
-    return PgStore(url, settings, for_build=for_build)
+    return PgStore(url, settings, for_build=for_build, lock_wait_seconds=lock_wait_seconds)
 
 
-__all__ = ["PgStore", "StoreError", "is_store_url", "open_pg_store", "redact"]
+__all__ = ["PgStore", "StoreError", "is_store_url", "open_pg_store", "open_store", "open_writer", "redact"]
 

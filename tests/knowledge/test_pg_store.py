@@ -268,3 +268,41 @@ def test_another_schema_version_says_what_to_run(pg_url: str, library: list[Buil
         conn.execute("UPDATE schema_version SET version = %s", (version,))
     with pytest.raises(SchemaVersionError, match=f"schema version {version}.*{says}"):
         reader(pg_url)
+
+
+def test_one_build_at_a_time(pg_url: str, library: list[BuiltDocument]) -> None:
+    from knowledge.pg_schema import StoreError
+    from knowledge.pg_store import open_pg_store
+
+    with open_pg_store(pg_url, for_build=True) as first, \
+            open_pg_store(pg_url, for_build=True, lock_wait_seconds=0.3) as second:
+        with first.building():
+            with pytest.raises(StoreError, match="another build is running"):
+                with second.building():
+                    pass
+        with second.building():  # released when the first build ends
+            second.replace(library, [], {**manifest(library), "files": {d.paths[0]: d.doc_id for d in library}})
+        assert first.files() == {d.paths[0]: d.doc_id for d in library}
+
+
+def test_a_kept_document_takes_the_builds_record_and_bm25_choice(pg_url: str, library: list[BuiltDocument]) -> None:
+    from knowledge.pg_store import open_pg_store
+
+    crs = next(d for d in library if d.doc.title == "Cytokine release syndrome")
+    meta = {**crs.doc.meta, "questions": {"Treatment": ["which drug calms the storm"]}}
+    build(pg_url, library)
+    record = {**manifest(library)["documents"][crs.doc_id], "title": "CRS explained", "meta": meta}
+    with open_pg_store(pg_url, for_build=True) as writer, reader(pg_url) as store:
+        assert store.lexical_search("storm", 3) == []
+        docs = {**manifest(library)["documents"], crs.doc_id: record}
+        writer.replace([], [d.doc_id for d in library], {**manifest(library), "documents": docs,
+                                                          "lexical": {"question_keys": True}})
+        assert store.refresh()  # reads between searches keep one version; a search or refresh() looks for a new one
+        assert store.document_chunks(crs.doc_id)[0].title == "CRS explained"
+        hits = store.lexical_search("storm", 3)
+        assert hits and store.chunk(hits[0].chunk_id).section == "Treatment"
+        writer.replace([], [d.doc_id for d in library], {**manifest(library), "documents": docs,
+                                                          "lexical": {"question_keys": False}})
+        assert store.lexical_search("storm", 3) == []
+        assert store.manifest["counts"] == {"documents": 4, "chunks": store.chunk_count(),
+                                            "sentences": sum(len(c.sentences) for c in store.all_chunks())}
