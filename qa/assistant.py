@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,22 @@ class Assistant:
         same = embedder_matches(self.index.model, self.triage_model.embedding_model)
         self.triage_embedder = embedder if same else shared_embedder(self.triage_model.embedding_model, 1)
         self.library = self._library_words()
+        self._library_version = self.index.version
+        self._follow_lock = threading.Lock()
+
+    def _follow_library(self) -> None:
+        """A shared store can be rebuilt while we run (replicas poll its version): the speller and the library's
+        words, made once from every chunk, are made again from the new library."""
+        version = self.index.version
+        if version == self._library_version:
+            return
+        with self._follow_lock:
+            if version != self._library_version:
+                from qa.retrieval import library_speller
+
+                self.retriever.speller = library_speller(self.index)
+                self.library = self._library_words()
+                self._library_version = version
 
     def _library_words(self) -> LibraryWords:
         """Every word the articles and their question keys use, for the topic check (built once, in milliseconds)."""
@@ -131,6 +148,7 @@ class Assistant:
             question = question[:limit]
             note = f"Your question was long, so I answered its first {limit:,} characters."
         turns = [readable_text(turn) for turn in user_turns(history)]
+        self._follow_library()
 
         t0 = time.perf_counter()
         triage = safety.triage(question, turns, self.glossary, embed=self.triage_embedder.encode_query,

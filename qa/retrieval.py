@@ -33,6 +33,13 @@ class RetrievalResult:
     query: str = ""  # the query as searched, typos repaired
 
 
+def library_speller(index: KnowledgeStore):
+    """A speller that knows every word of the library's titles, headings and text."""
+    from knowledge.spelling import Speller
+
+    return Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.all_chunks())
+
+
 class Retriever:
     """Finds the chunks most likely to answer a question."""
 
@@ -50,11 +57,7 @@ class Retriever:
         self.depth = depth or settings.search_depth
         self.dense_weight = settings.dense_weight
         self.lexical_weight = settings.lexical_weight
-        if speller is None:
-            from knowledge.spelling import Speller
-
-            speller = Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.all_chunks())
-        self.speller = speller
+        self.speller = speller if speller is not None else library_speller(index)
 
     def expansions(self, query: str) -> list[str]:
         """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""
