@@ -109,7 +109,8 @@ def index_load(index_dir: Path, runs: int = 5) -> dict:
 
 
 def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, index_dir: Path | None = None,
-              skip: Sequence[str] = (), step: Callable[[str], None] = say, store: str | None = None) -> dict:
+              skip: Sequence[str] = (), step: Callable[[str], None] = say, store: str | None = None,
+              pg_scale: Sequence[int] = ()) -> dict:
     """Every measurement in order; a section that cannot run records why instead of failing the bench."""
     from eval.evaluate import load_assistant
     from knowledge.store import is_server_url
@@ -159,10 +160,23 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
         else:
             result["build"] = {"error": f"no medquad-dev articles at {articles}"}
 
+    def library_vectors() -> np.ndarray:
+        index = assistant.index  # any KnowledgeStore: every stored sentence vector, in chunk order
+        return np.vstack([index.sentence_vectors(c) for c in index.all_chunks()]).astype(np.float32)
+
+    if server and "postgres" not in skip:
+        from eval.bench_store import STORE_SCALE, store_bench
+
+        step("the embedded index of the same articles, to compare with the PostgreSQL store")
+        embedded, _ = load_assistant(None, settings.index.articles)
+        step("PostgreSQL store: warm ask embedded vs PostgreSQL, pgvector HNSW at scale")
+        result["postgres"] = store_bench(
+            str(store), scale=list(pg_scale) or [STORE_SCALE], reference=library_vectors(),
+            assistants=(embedded, assistant), questions=[(i.question, i.history) for i in gold.items])
+
     if "scale" not in skip:
         sizes = [n for n in SCALE_SIZES if not (quick and n >= 1_000_000)]
-        index = assistant.index  # any KnowledgeStore: every stored sentence vector, in chunk order
-        reference = np.vstack([index.sentence_vectors(c) for c in index.all_chunks()]).astype(np.float32)
+        reference = library_vectors()
         result["scale"] = vector_scale(sizes, reference, settings.retrieval.threads)
         result["scale"]["recommendation"] = recommend_switch(result["scale"]["rows"], result["warm"]["embed_ms"]["p50"])
     if "fastpath" not in skip:

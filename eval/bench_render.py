@@ -92,6 +92,10 @@ def render_bench(result: dict) -> str:
             out.append(f"At {r['recall_checked_at']:,} vectors the product's HNSW finds recall@10 "
                        f"{r['approximate_recall_at_10']} (bar {MIN_APPROXIMATE_RECALL}); "
                        + (f"efSearch {ef} reaches the bar." if ef else "no efSearch tried reaches the bar."))
+    if "postgres" in result:
+        from eval.bench_store import render_store
+
+        out += ["", render_store(result["postgres"])]
     if "fastpath" in result:
         from eval.bench_fastpath import render_fastpath
 

@@ -248,3 +248,31 @@ def retrieval_agreement(index, store, embedder, questions: Sequence[str], depth:
             "lexical_identical_up_to_ties": round(same_up_to_ties / n, 4), "lexical_max_score_gap": worst_score_gap,
             "dense_identical_rankings": round(same_dense / n, 4),
             "dense_recall_at_depth": round(float(np.mean(dense_overlap)) if dense_overlap else 0.0, 4)}
+
+
+def render_store(result: dict) -> str:
+    """The PostgreSQL section of bench.md."""
+    out = [f"## PostgreSQL + pgvector store ({result.get('store')})", ""]
+    ask = result.get("ask")
+    if ask:
+        out += ["| Store | Warm `ask` p50 / p95 ms | Floor p50 / p95 ms | Ratio to floor p50 / p95 (target <= 3) |",
+                "|---|---|---|---|"]
+        for name in ("embedded", "postgresql"):
+            w = ask[name]
+            out.append(f"| {name} | {w['ask_ms']['p50']:.1f} / {w['ask_ms']['p95']:.1f} | {w['embed_ms']['p50']:.1f} / "
+                       f"{w['embed_ms']['p95']:.1f} | {w['ratio_p50']} / {w['ratio_p95']} |")
+        same = ask["same_quotes"]
+        out += ["", f"Identical quotes from both stores: {same['identical']} of {same['questions']} questions "
+                f"({same['share']:.1%}; target >= 95%).", ""]
+    out += ["pgvector HNSW (inner product on unit vectors) against exact search, synthetic chunk vectors shaped like "
+            "the library's sentence vectors:", "",
+            "| Chunks | Load s | Index build s | Table + index MB | ef_search | p50 ms | p95 ms | recall@10 |",
+            "|---|---|---|---|---|---|---|---|"]
+    for row in result.get("hnsw", []):
+        for e in row["hnsw"]:
+            out.append(f"| {row['vectors']:,} | {row['load_s']} | {row['index_build_s']} | {row['table_mb']} | "
+                       f"{e['ef_search']} | {e['p50']:.2f} | {e['p95']:.2f} | {e['recall_at_10']} |")
+        scan = row["sequential_scan"]
+        out.append(f"| {row['vectors']:,} | | | | exact (sequential scan, {scan['queries']} queries) | "
+                   f"{scan['p50']:.2f} | {scan['p95']:.2f} | 1.0 |")
+    return "\n".join(out)

@@ -62,7 +62,11 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--store", help="library for the warm measurements: an index folder or a postgresql:// URL "
                        "(default: PATIENT_QA_STORE, else --index)")
     bench.add_argument("--medquad", help="medquad-dev folder for the build throughput (default: ../shared/datasets/medquad-dev)")
-    bench.add_argument("--skip", action="append", choices=("cold", "build", "scale", "fastpath", "chat"), default=[],
+    bench.add_argument("--scale", type=int, action="append", default=[], metavar="CHUNKS",
+                       help="with a postgresql:// --store: chunk counts for the pgvector HNSW measurement (default "
+                       "100000; repeatable; 1000000 needs about 2 GB and a long index build, not for CI)")
+    bench.add_argument("--skip", action="append", choices=("cold", "build", "scale", "fastpath", "chat", "postgres"),
+                       default=[],
                        help="leave out a section (repeatable)")
     bench.set_defaults(func=cmd_bench)
 
@@ -222,7 +226,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         result = run_bench(Path(args.out), quick=args.quick, medquad=Path(args.medquad) if args.medquad else MEDQUAD_DEV,
-                           index_dir=Path(args.index) if args.index else None, skip=args.skip, store=args.store)
+                           index_dir=Path(args.index) if args.index else None, skip=args.skip, store=args.store,
+                           pg_scale=args.scale)
     except (IndexError_, ModelLoadError, TriageModelError) as err:
         return _fail(str(err), 1)
     from eval.bench import render_bench
