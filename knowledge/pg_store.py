@@ -9,10 +9,12 @@ row (`pg_poll_seconds`) and reloads its in-memory chunk rows when it changed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +89,14 @@ def _jsonb(value: object):
     return Jsonb(value, dumps=lambda v: json.dumps(v, default=_json_default))
 
 
+def _configure(conn, ef_search: int) -> None:
+    """Every pooled connection: pgvector's types, and the HNSW search depth."""
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+    conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+
+
 @dataclass(frozen=True)
 class _Library:
     """One version of the library as a reader holds it in memory: chunk rows, word statistics, document meta."""
@@ -117,10 +127,13 @@ class PgStore:
         from psycopg_pool import ConnectionPool
 
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=self._settings.pg_pool_size, open=True, configure=self._configure,
+            url, min_size=1, max_size=self._settings.pg_pool_size, open=True,
+            configure=functools.partial(_configure, ef_search=self._settings.pg_ef_search),  # no reference to self
             kwargs={"autocommit": True, "connect_timeout": max(1, math.ceil(self._settings.pg_connect_timeout))},
             timeout=self._settings.pg_connect_timeout, name="patient-qa",
         )
+        # A store nobody holds any more (a build's writer, a test's reader) gives its connections back.
+        weakref.finalize(self, self._pool.close)
         self._lock = threading.Lock()
         self._library: _Library | None = None
         self._previous: _Library | None = None
@@ -163,13 +176,6 @@ class PgStore:
                         f"the database at {self._location} has no 'vector' extension; install pgvector on the "
                         "server and run 'CREATE EXTENSION vector;' in that database")
                 check_schema(conn, self._location)
-
-    def _configure(self, conn) -> None:
-        """Every pooled connection: pgvector's types as numpy arrays, and the HNSW search depth."""
-        from pgvector.psycopg import register_vector
-
-        register_vector(conn)
-        conn.execute(f"SET hnsw.ef_search = {int(self._settings.pg_ef_search)}")
 
     def _query(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple]:
         """Rows of one read, with a lost server turned into a one-line error."""

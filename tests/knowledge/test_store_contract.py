@@ -65,7 +65,7 @@ class StoreKit:
         return build_index([articles], self.settings, embedder=embedder, progress=False)
 
 
-def _embedded(tmp_path: Path) -> StoreKit:
+def _embedded(tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:
     def break_replace(monkeypatch: pytest.MonkeyPatch) -> None:
         def boom(*args, **kwargs):
             raise Boom("disk full at the last step")
@@ -75,13 +75,30 @@ def _embedded(tmp_path: Path) -> StoreKit:
     return StoreKit(fake_settings(tmp_path / "index"), break_replace)
 
 
-STORES: dict[str, Callable[[Path], StoreKit]] = {"embedded": _embedded}
+def _postgres(tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:
+    """A fresh database on the session's PostgreSQL + pgvector server; readers poll on every search."""
+    url = request.getfixturevalue("pg_url")
+
+    def break_replace(monkeypatch: pytest.MonkeyPatch) -> None:
+        def boom(*args, **kwargs):
+            raise Boom("disk full at the last step")
+
+        monkeypatch.setattr("knowledge.pg_store._write_lexical", boom)  # documents written, BM25 not, no commit
+
+    return StoreKit(fake_settings(tmp_path / "index").updated(store=url, pg_poll_seconds=0.0), break_replace)
 
 
-@pytest.fixture(params=list(STORES))
+STORES: dict[str, Callable[[Path, pytest.FixtureRequest], StoreKit]] = {"embedded": _embedded, "postgres": _postgres}
+
+
+SERVER_STORES = {"postgres"}  # they start a server: slow tests, which CI runs too
+
+
+@pytest.fixture(params=[pytest.param(kind, marks=pytest.mark.slow) if kind in SERVER_STORES else kind
+                        for kind in STORES])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreKit:
     """An empty library of each store kind."""
-    return STORES[request.param](tmp_path)
+    return STORES[request.param](tmp_path, request)
 
 
 @pytest.fixture
