@@ -7,7 +7,7 @@ newer schema is a one-line error saying what to run. Vector columns get their di
 
 from __future__ import annotations
 
-from knowledge.errors import PatientQAError
+from knowledge.index_errors import IndexError_
 
 # Each step takes the schema from version i to i + 1; append new steps, never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
@@ -70,7 +70,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 SPARSE_DIMENSIONS = 100_000_000
 
 
-class StoreError(PatientQAError):
+class StoreError(IndexError_):
     """A PostgreSQL store problem a person can fix: the message says what to run or start."""
 
 
