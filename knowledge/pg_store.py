@@ -44,7 +44,7 @@ from knowledge.store import BuiltDocument, Hit
 URL_SCHEMES = ("postgresql://", "postgres://")
 _BUILD_LOCK = "patient-qa replace"  # one transaction writes at a time
 _SESSION_LOCK = "patient-qa build"  # one build at a time, held from reading the files to the commit
-_VECTOR_CACHE = 50_000  # cached chunk (and sentence-block) vectors; ids never change meaning, so no version key
+_VECTOR_CACHE = 50_000  # chunks whose vectors (chunk and sentences) are kept in memory
 
 
 def is_store_url(value: object) -> bool:
@@ -112,6 +112,7 @@ class _Library:
     idf: dict[str, float]
     dims: dict[str, int]  # token -> its dimension in the chunks' BM25 sparsevecs
     idf_max: float
+    words: frozenset[str]  # the vocabulary
 
 
 class PgStore:
@@ -138,8 +139,7 @@ class PgStore:
         self._library: _Library | None = None
         self._previous: _Library | None = None
         self._checked = 0.0
-        self._chunk_vectors: dict[int, np.ndarray] = {}
-        self._sentence_vectors: dict[int, np.ndarray] = {}
+        self._vector_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if not for_build:
             self._reload()
 
@@ -338,14 +338,14 @@ class PgStore:
 
     # ---------------------------------------------------------------- vectors and word statistics
 
-    def _fetch_vectors(self, chunk_ids: Sequence[int]) -> None:
-        """Chunk and sentence vectors of chunks not yet cached, in two queries (the answer side asks for both)."""
-        missing = [int(c) for c in dict.fromkeys(chunk_ids) if c not in self._chunk_vectors]
+    def _vectors(self, chunk_ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """(chunk vector, sentence vectors) of each chunk, from the cache or in two queries for those not in it
+        (the answer side asks for both); a chunk id always names the same vectors, so the cache needs no version."""
+        cache = self._vector_cache
+        found = {int(c): cache[int(c)] for c in chunk_ids if int(c) in cache}
+        missing = [int(c) for c in dict.fromkeys(chunk_ids) if int(c) not in found]
         if not missing:
-            return
-        if len(self._chunk_vectors) + len(missing) > _VECTOR_CACHE:
-            self._chunk_vectors.clear()
-            self._sentence_vectors.clear()
+            return found
         chunk_rows = self._query("SELECT chunk_id, embedding FROM chunks WHERE chunk_id = ANY(%s)", (missing,))
         sentence_rows = self._query("SELECT chunk_id, embedding FROM sentences WHERE chunk_id = ANY(%s) "
                                     "ORDER BY chunk_id, position", (missing,))
@@ -353,25 +353,22 @@ class PgStore:
         for cid, vector in sentence_rows:
             blocks.setdefault(int(cid), []).append(_array(vector))
         dimension = self._current(poll=False).dimension
+        if len(cache) + len(missing) > _VECTOR_CACHE:
+            self._vector_cache = cache = {}  # a new dict: a reader holding the old one is not disturbed
         for cid, vector in chunk_rows:
             rows = blocks.get(int(cid), [])
-            self._sentence_vectors[int(cid)] = (np.vstack(rows).astype(np.float32) if rows
-                                                else np.zeros((0, dimension), dtype=np.float32))
-            self._chunk_vectors[int(cid)] = _array(vector)
+            sentences = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dimension), dtype=np.float32)
+            found[int(cid)] = cache[int(cid)] = (_array(vector), sentences)
+        return found
 
     def chunk_vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
-        self._fetch_vectors(chunk_ids)
         if not len(chunk_ids):
             return np.zeros((0, self.dimension), dtype=np.float32)
-        try:
-            return np.vstack([self._chunk_vectors[int(c)] for c in chunk_ids])
-        except KeyError as err:
-            raise KeyError(err.args[0]) from None
+        found = self._vectors(chunk_ids)
+        return np.vstack([found[int(c)][0] for c in chunk_ids])  # a KeyError names an id the library lacks
 
     def sentence_vectors(self, chunk: StoredChunk) -> np.ndarray:
-        if chunk.chunk_id not in self._sentence_vectors:
-            self._fetch_vectors([chunk.chunk_id])
-        return self._sentence_vectors[chunk.chunk_id]
+        return self._vectors([chunk.chunk_id])[chunk.chunk_id][1]
 
     def idf(self, token: str) -> float:
         """BM25 idf as bm25s computes it; a token no chunk has weighs most, as in the embedded store."""
@@ -379,7 +376,7 @@ class PgStore:
         return library.idf.get(token, library.idf_max)
 
     def vocabulary(self) -> frozenset[str]:
-        return frozenset(self._current(poll=False).idf)
+        return self._current(poll=False).words
 
     def info(self) -> dict:
         """What `patient-qa index info` shows: the manifest's facts, plus where the store is and its size."""
@@ -680,7 +677,7 @@ def _read_library(conn, location: str) -> _Library:
         version=int(version), manifest=dict(manifest or {}), dimension=int(dimension or 0), chunks=chunks,
         doc_chunk_ids=doc_chunk_ids, section_starts=frozenset(section_starts),
         docs_with_headings=frozenset(c.doc_id for c in chunks.values() if c.heading_path), meta=meta, idf=idf,
-        dims=dims, idf_max=float(np.log(1.0 + (n + 0.5) / 0.5)),
+        dims=dims, idf_max=float(np.log(1.0 + (n + 0.5) / 0.5)), words=frozenset(idf),
     )
 
 
