@@ -80,7 +80,8 @@ def _timed_searches(conn, queries: np.ndarray, k: int) -> tuple[list[list[int]],
 
 
 def hnsw_bench(url: str, n: int = STORE_SCALE, reference: np.ndarray | None = None, k: int = 10,
-               m: int = 16, ef_construction: int = 64, ef_sweep: Sequence[int] = EF_SEARCH_SWEEP) -> dict:
+               m: int | None = None, ef_construction: int | None = None,
+               ef_sweep: Sequence[int] = EF_SEARCH_SWEEP) -> dict:
     """pgvector HNSW over n synthetic chunk vectors (shaped like `reference`, as the FAISS scale sweep's are):
     load and index-build time, search p50/p95 per ef_search, recall@10 against exact search, and a sequential scan.
 
@@ -89,6 +90,10 @@ def hnsw_bench(url: str, n: int = STORE_SCALE, reference: np.ndarray | None = No
     import psycopg
     from pgvector.psycopg import register_vector
 
+    from knowledge.settings import PostgresSettings
+
+    m = m or PostgresSettings().pg_hnsw_m  # the store's own index unless told otherwise
+    ef_construction = ef_construction or PostgresSettings().pg_hnsw_ef_construction
     corpus = synthetic_vectors(n, reference, seed=n)
     queries = synthetic_vectors(STORE_QUERIES, reference, seed=n + 1)
     exact = _exact_top(corpus, queries, k)
@@ -172,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="pgserver", help="postgresql:// URL, or 'pgserver' for a throwaway server")
     parser.add_argument("--scale", type=int, nargs="+", default=[STORE_SCALE], help="chunk counts to measure")
-    parser.add_argument("--m", type=int, default=16, help="HNSW links per node")
-    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW candidates while building")
+    parser.add_argument("--m", type=int, default=None, help="HNSW links per node (default: the pg_hnsw_m setting)")
+    parser.add_argument("--ef-construction", type=int, default=None,
+                        help="HNSW candidates while building (default: the pg_hnsw_ef_construction setting)")
     args = parser.parse_args(argv)
     print(json.dumps(store_bench(args.store, args.scale, hnsw={"m": args.m, "ef_construction": args.ef_construction}),
                      indent=1))
