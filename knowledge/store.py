@@ -99,7 +99,8 @@ class KnowledgeStore(Protocol):
         ...
 
     def idf(self, token: str) -> float:
-        """Inverse document frequency of one lexical token (0 for a token no chunk has)."""
+        """BM25 inverse document frequency of one lexical token; a token no chunk has gets the highest weight,
+        log(1 + (N + 0.5) / 0.5) for N chunks, as bm25s's Lucene formula gives a document frequency of 0."""
         ...
 
     def vocabulary(self) -> frozenset[str]:
