@@ -91,6 +91,10 @@ def render_bench(result: dict) -> str:
             out.append(f"At {r['recall_checked_at']:,} vectors the product's HNSW finds recall@10 "
                        f"{r['approximate_recall_at_10']} (bar {MIN_APPROXIMATE_RECALL}); "
                        + (f"efSearch {ef} reaches the bar." if ef else "no efSearch tried reaches the bar."))
+    if "ray" in result:
+        from eval.bench_ray import render_ray
+
+        out += ["", render_ray(result["ray"])]
     if "fastpath" in result:
         from eval.bench_fastpath import render_fastpath
 

@@ -23,6 +23,7 @@ from knowledge.errors import PatientQAError
 from knowledge.settings import RaySettings
 
 LOCAL = "local"  # `--ray` without an address: start a cluster on this machine for the build, stop it after
+POOL_START_SECONDS = 300  # how long the actors may take to start and load the model on a busy cluster
 INSTALL_HINT = "install it with: pip install 'patient-qa[scale]' (or pip install -e '.[scale]' in a checkout)"
 
 
@@ -106,6 +107,10 @@ def ray_cluster(options: RaySettings, progress: bool = False) -> Iterator[Any]:
     if ray.is_initialized():  # a caller (a test, a notebook) already chose the cluster
         yield ray
         return
+    if not progress:
+        # Ray Data keeps the actors' constructor arguments in the object store, which the C++ core reports as an
+        # error line on every build; real failures still raise in Python.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     runtime_env = {"env_vars": _worker_env(options)}
     # Ray's INFO and WARNING lines (token auth, executor plans) bury the build's own output; errors still raise.
     common = {"runtime_env": runtime_env, "logging_level": logging.WARNING if progress else logging.ERROR,
@@ -162,7 +167,9 @@ class EmbedActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self.embedder.encode([str(t) for t in batch["text"]], batch_size=self.model_batch_size)
-        return {"row": np.asarray(batch["row"], dtype=np.int64), "vector": np.asarray(vectors, dtype=np.float32)}
+        rows = np.asarray(batch["row"], dtype=np.int64)
+        return {"row": rows, "vector": np.asarray(vectors, dtype=np.float32),
+                "worker": np.full(len(rows), os.getpid(), dtype=np.int64)}
 
 
 class RayEmbedder:
@@ -177,6 +184,7 @@ class RayEmbedder:
         self.factory = factory or embedder_factory(local, options.worker_threads)
         self.model_name = local.model_name
         self.backend = f"ray+{getattr(local, 'backend', 'custom')}"
+        self.last_workers: frozenset[int] = frozenset()  # process ids of the actors that did the last `encode`
 
     @property
     def threads(self) -> int:
@@ -200,6 +208,9 @@ class RayEmbedder:
         ray = import_ray()
         if not ray.is_initialized():
             raise RayClusterError("Ray is not initialised; run the build inside knowledge.ray_embedding.ray_cluster")
+        # Every actor is up before the first batch is handed out, so all share the work; a cluster too small for
+        # the pool fails after this wait instead of queueing forever.
+        ray.data.DataContext.get_current().wait_for_min_actors_s = POOL_START_SECONDS
         rows = [{"row": i, "text": str(t)} for i, t in enumerate(texts)]
         # Enough blocks that every actor gets work, and none larger than one batch needs.
         blocks = max(self.options.workers, -(-len(rows) // self.options.batch_size))
@@ -210,21 +221,28 @@ class RayEmbedder:
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=self.options.workers),
             num_cpus=self.options.worker_threads,
-            max_restarts=0,  # a failed actor fails the build (which then keeps the old library), not retried
         )
         out: np.ndarray | None = None
         seen = np.zeros(len(texts), dtype=bool)
+        workers: set[int] = set()
         try:
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                 if out is None:
                     out = np.zeros((len(texts), batch["vector"].shape[1]), dtype=np.float32)
                 out[batch["row"]] = batch["vector"]
                 seen[batch["row"]] = True
+                workers.update(int(pid) for pid in np.unique(batch["worker"]))
+        except ray.exceptions.GetTimeoutError:
+            raise RayClusterError(
+                f"the Ray cluster did not start {self.options.workers} embedding actors of "
+                f"{self.options.worker_threads} CPU(s) each within {POOL_START_SECONDS} s; lower ray_workers or "
+                "ray_worker_threads, or add nodes") from None
         except ray.exceptions.RayError as err:
             first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
             raise RayClusterError(f"the Ray embedding workers failed: {first[:200]}") from None
         if out is None or not seen.all():  # every row carries its id back; a gap would misplace vectors
             raise RayClusterError(f"the Ray workers returned {int(seen.sum())} of {len(texts)} vectors")
+        self.last_workers = frozenset(workers)
         return out
 
 
@@ -235,6 +253,8 @@ class RayIngestion:
     def __init__(self, options: RaySettings, local: Encoder | None = None) -> None:
         self.options = options
         self.local = local  # None: the embedder a plain build would choose (the cached ONNX export by default)
+        self.embedder: RayEmbedder | None = None  # the last one made, for its `last_workers`
 
     def distribute(self, local: Encoder) -> RayEmbedder:
-        return RayEmbedder(local, self.options)
+        self.embedder = RayEmbedder(local, self.options)
+        return self.embedder
