@@ -110,6 +110,28 @@ def test_encode_outside_a_cluster_is_a_clear_error():
     assert embedder.encode([]).shape == (0, FakeEmbedder.dimension)
 
 
+@pytest.mark.slow
+def test_a_node_without_the_drivers_export_uses_its_own(tmp_path):
+    """On another machine the driver's export path does not exist: the node's own verified export gives the same vectors."""
+    from knowledge.embedding import build_embedders
+    from knowledge.ray_embedding import embedder_factory
+
+    settings = Settings()
+    local, export = build_embedders(settings.index.model, "auto", 1)
+    assert export is not None
+    factory = embedder_factory(local, threads=1)
+    away = replace_path(factory, tmp_path / "elsewhere" / "query_encoder.onnx")
+    texts = ["What is CAR-T?", "Most people have a fever first, often in the first few days after the infusion."]
+    np.testing.assert_allclose(away().encode(texts), local.encode(texts), atol=MAX_ABS_DIFF)
+
+
+def replace_path(factory, path: Path):
+    """The same actor factory with the export's path replaced, as a node that cannot read it would see it."""
+    from functools import partial
+
+    return partial(factory.func, str(path), *factory.args[1:])
+
+
 # ---------------------------------------------------------------- on a local 2-worker cluster
 
 
