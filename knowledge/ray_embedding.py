@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -107,10 +108,6 @@ def ray_cluster(options: RaySettings, progress: bool = False) -> Iterator[Any]:
     if ray.is_initialized():  # a caller (a test, a notebook) already chose the cluster
         yield ray
         return
-    if not progress:
-        # Ray Data keeps the actors' constructor arguments in the object store, which the C++ core reports as an
-        # error line on every build; real failures still raise in Python.
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     runtime_env = {"env_vars": _worker_env(options)}
     # Ray's INFO and WARNING lines (token auth, executor plans) bury the build's own output; errors still raise.
     common = {"runtime_env": runtime_env, "logging_level": logging.WARNING if progress else logging.ERROR,
@@ -227,14 +224,19 @@ class RayEmbedder:
         rows = [{"row": i, "text": str(t)} for i, t in enumerate(texts)]
         # Enough blocks that every actor gets work, and none larger than one batch needs.
         blocks = max(self.options.workers, -(-len(rows) // self.options.batch_size))
-        dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
-            EmbedActor,
-            fn_constructor_args=(self.factory, batch_size),
-            batch_size=self.options.batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=self.options.workers),
-            num_cpus=self.options.worker_threads,
-        )
+        with warnings.catch_warnings():
+            # max_restarts has no named parameter in Ray 2.60 (the catch-all is deprecated for 2.64). Without it an
+            # actor that dies is restarted forever, and Ray prints an error line about its constructor arguments.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+                EmbedActor,
+                fn_constructor_args=(self.factory, batch_size),
+                batch_size=self.options.batch_size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=self.options.workers),
+                num_cpus=self.options.worker_threads,
+                max_restarts=0,  # a failed actor fails the build, which then keeps the previous library
+            )
         out: np.ndarray | None = None
         seen = np.zeros(len(texts), dtype=bool)
         workers: set[int] = set()

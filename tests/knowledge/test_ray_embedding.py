@@ -197,3 +197,22 @@ def test_cli_ray_build_starts_a_local_cluster(tmp_path):
     assert texts_ray == texts_plain
     assert float(np.abs(chunks_ray - chunks_plain).max()) <= MAX_ABS_DIFF
     assert float(np.abs(sentences_ray - sentences_plain).max()) <= MAX_ABS_DIFF
+
+
+def damaged_model():
+    """An actor factory that fails as a missing or damaged model file does."""
+    raise RuntimeError("the model file is damaged")
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_load_the_model_fails_in_one_line(cluster):
+    import ray.cloudpickle
+
+    from knowledge.ray_embedding import RayEmbedder
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    embedder = RayEmbedder(FakeEmbedder(), RaySettings(workers=2), factory=damaged_model)
+    with pytest.raises(RayClusterError, match="damaged") as failed:
+        embedder.encode(["a text", "another text"])
+    assert "\n" not in str(failed.value)
+
