@@ -114,7 +114,9 @@ def ray_cluster(options: RaySettings, progress: bool = False) -> Iterator[Any]:
               "log_to_driver": progress}
     try:
         if is_local(options.address):
-            ray.init(num_cpus=options.workers * options.worker_threads, include_dashboard=False, **common)
+            # "local": a new cluster even where `ray start` left one (ray.init() alone would join that instead).
+            ray.init(address="local", num_cpus=options.workers * options.worker_threads, include_dashboard=False,
+                     **common)
         else:
             ray.init(address=options.address, **common)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:
