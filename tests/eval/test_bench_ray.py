@@ -39,3 +39,16 @@ def test_render_shows_each_run_and_the_machine_load():
     assert "| Ray, 2 worker(s) | 1 | 4000 | 80.0 | 50.0 | 90.0 | 20.5 | 0.0e+00 |" in text
     assert "load average 15.2 before, 16.1 after" in text and "2 CPUs" in text
     assert "not measured: ray[data] is not installed" in render_ray({"error": "ray[data] is not installed"})
+
+
+def test_bench_ray_without_the_extra_stops_before_measuring(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from ui.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as without `pip install '.[scale]'`
+    code = main(["bench", "--out", str(tmp_path / "bench"), "--ray"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "[scale]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bench").exists()
