@@ -242,6 +242,10 @@ class RayEmbedder:
         out: np.ndarray | None = None
         seen = np.zeros(len(texts), dtype=bool)
         workers: set[int] = set()
+        # A failure below becomes one RayClusterError naming its cause; Ray Data would also print its whole traceback.
+        trace_logger = logging.getLogger("ray.data.exceptions")
+        trace_level = trace_logger.level
+        trace_logger.setLevel(logging.CRITICAL)
         try:
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                 if out is None:
@@ -256,7 +260,10 @@ class RayEmbedder:
                 "ray_worker_threads, or add nodes") from None
         except ray.exceptions.RayError as err:
             first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-            raise RayClusterError(f"the Ray embedding workers failed: {first[:200]}") from None
+            raise RayClusterError(f"the Ray embedding workers failed: {first[:200]} (Ray's logs: "
+                                  "/tmp/ray/session_latest/logs on the node)") from None
+        finally:
+            trace_logger.setLevel(trace_level)
         if out is None or not seen.all():  # every row carries its id back; a gap would misplace vectors
             raise RayClusterError(f"the Ray workers returned {int(seen.sum())} of {len(texts)} vectors")
         self.last_workers = frozenset(workers)
