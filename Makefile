@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet torch==2.13.0 -e '.[test,postgres]'
+	$(BIN)/pip install --quiet torch==2.13.0 -e '.[test,postgres,scale]'
 	touch $@
 
 chat: $(STAMP)

@@ -110,7 +110,7 @@ def index_load(index_dir: Path, runs: int = 5) -> dict:
 
 def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, index_dir: Path | None = None,
               skip: Sequence[str] = (), step: Callable[[str], None] = say, store: str | None = None,
-              pg_scale: Sequence[int] = ()) -> dict:
+              pg_scale: Sequence[int] = (), ray: bool = False) -> dict:
     """Every measurement in order; a section that cannot run records why instead of failing the bench."""
     from eval.evaluate import load_assistant
     from knowledge.store import is_server_url
@@ -119,6 +119,10 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
 
     started = time.perf_counter()
     settings = Settings.from_env()
+    if ray:
+        from knowledge.ray_embedding import import_ray
+
+        import_ray()  # a missing `scale` extra is said now, not after the rest of the bench
     result: dict = {
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
@@ -184,6 +188,10 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
 
         step("fast path: import floor, embedding floors, build batches, chat memory")
         result["fastpath"] = fastpath_bench(result, assistant, settings, [i.question for i in gold.items], skip)
+    if ray:  # optional: needs the `scale` extra and starts two local Ray clusters
+        from eval.bench_ray import ray_ingestion
+
+        result["ray"] = ray_ingestion(settings.index.articles, settings, step=step)
     result["seconds"] = round(time.perf_counter() - started, 1)
     # Other work on the machine inflates every timing; the load average says how much to trust them.
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -96,6 +96,10 @@ def render_bench(result: dict) -> str:
         from eval.bench_store import render_store
 
         out += ["", render_store(result["postgres"])]
+    if "ray" in result:
+        from eval.bench_ray import render_ray
+
+        out += ["", render_ray(result["ray"])]
     if "fastpath" in result:
         from eval.bench_fastpath import render_fastpath
 

@@ -68,6 +68,9 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--skip", action="append", choices=("cold", "build", "scale", "fastpath", "chat", "postgres"),
                        default=[],
                        help="leave out a section (repeatable)")
+    bench.add_argument("--ray", action="store_true",
+                       help="also measure ingestion throughput with 1 and 2 local Ray workers against one process "
+                       "(needs pip install '.[scale]')")
     bench.set_defaults(func=cmd_bench)
 
 
@@ -222,13 +225,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from eval.workspace import MEDQUAD_DEV
     from knowledge.embedding import ModelLoadError
     from knowledge.index import IndexError_
+    from knowledge.ray_embedding import RayClusterError, RayUnavailableError  # light: ray itself loads lazily
     from qa.triage_model import TriageModelError
 
     try:
         result = run_bench(Path(args.out), quick=args.quick, medquad=Path(args.medquad) if args.medquad else MEDQUAD_DEV,
                            index_dir=Path(args.index) if args.index else None, skip=args.skip, store=args.store,
-                           pg_scale=args.scale)
-    except (IndexError_, ModelLoadError, TriageModelError) as err:
+                           pg_scale=args.scale, ray=args.ray)
+    except (IndexError_, ModelLoadError, TriageModelError, RayUnavailableError, RayClusterError) as err:
         return _fail(str(err), 1)
     from eval.bench import render_bench
 

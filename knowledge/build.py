@@ -118,7 +118,7 @@ def _embed_entries(entries: list[_DocEntry], embedder, batch_size: int, progress
     set_threads(os.cpu_count() or 1)
     try:
         with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress or None, leave=False) as bar:
-            step = batch_size * 8
+            step = getattr(embedder, "texts_per_call", batch_size * 8)  # a Ray pool takes every text in one call
             for start in range(0, len(order), step):
                 rows = order[start : start + step]
                 vectors = embedder.encode([texts[i] for i in rows], batch_size=batch_size)

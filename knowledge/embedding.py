@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -200,6 +200,17 @@ def query_embedder(encoder_file: Path | None, manifest: Mapping[str, object], ba
     return shared_embedder(model, threads)
 
 
+@runtime_checkable
+class Distributor(Protocol):
+    """Given to a build as its embedder, it moves encoding elsewhere (`knowledge.ray_embedding.RayIngestion`)."""
+
+    local: Any  # the embedder to distribute, or None for the one a plain build would choose
+
+    def distribute(self, local: Any) -> Any:
+        """An embedder with `local`'s interface whose `encode` runs elsewhere."""
+        ...
+
+
 # Measured with eval/bench_fastpath.py: length-sorted ONNX batches keep level with sentence-transformers, and a
 # build with a cached export then never imports torch (seconds saved); False builds with sentence-transformers.
 BUILD_WITH_ONNX = True
@@ -212,6 +223,9 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None):
     """
     from knowledge.onnx_embedder import OnnxEmbedder, OnnxUnavailableError, cached_export
 
+    if isinstance(given, Distributor):  # the same embedder and export as a plain build, encoding elsewhere
+        local, export = build_embedders(model_name, backend, threads, given.local)
+        return given.distribute(local), export
     if given is None:
         default = shared_embedder(model_name, threads)
         if backend == "torch" or not isinstance(default, Embedder):

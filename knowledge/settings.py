@@ -236,6 +236,21 @@ class PostgresSettings:
 
 
 @dataclass(frozen=True)
+class RaySettings:
+    """Embedding spread over a Ray cluster by `patient-qa index build --ray` (the optional `scale` extra)."""
+
+    address: str = setting("local", "the Ray cluster `--ray` uses when no address follows it: local starts one "
+                               "on this machine for the build and stops it after; HOST:PORT, auto or ray://... "
+                               "joins a running one", key="ray_address")
+    workers: int = setting(2, "embedding actors in the pool, each loading its own copy of the model",
+                           minimum=1, key="ray_workers")
+    batch_size: int = setting(256, "texts per Ray Data batch, the unit of work handed to one actor",
+                              minimum=1, key="ray_batch_size")
+    worker_threads: int = setting(1, "CPUs each actor reserves and the threads its model runs on (a local "
+                                  "cluster gets workers x this many CPUs)", minimum=1, key="ray_worker_threads")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, by group: `settings.answer.abstain_threshold`, `settings.index.index_dir`, ..."""
 
@@ -248,6 +263,7 @@ class Settings:
     article_check: ArticleCheckSettings = field(default_factory=ArticleCheckSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

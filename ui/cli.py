@@ -27,11 +27,17 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from knowledge.build import NothingIndexedError, build_index
     from knowledge.store import where
 
-    settings = settings_from_args(args, model=args.model, **where(args.index, args.store))
+    settings = settings_from_args(args, model=args.model, ray_address=args.ray or None, **where(args.index, args.store))
     paths = [Path(p) for p in args.paths] or [settings.index.articles]
     try:
         # Progress goes to stderr, so it shows in --json mode too (stdout stays one JSON object).
-        report = build_index(paths, settings, progress=sys.stderr.isatty())
+        if args.ray is None:
+            report = build_index(paths, settings, progress=sys.stderr.isatty())
+        else:
+            from knowledge.ray_embedding import RayIngestion, ray_cluster
+
+            with ray_cluster(settings.ray, progress=sys.stderr.isatty()):
+                report = build_index(paths, settings, embedder=RayIngestion(settings.ray), progress=sys.stderr.isatty())
     except NothingIndexedError as err:
         if args.json:
             _print_json(err.report.to_json())
@@ -197,6 +203,7 @@ ANSWER_FLAGS = ("abstain_threshold", "scope_threshold", "no_shared_words_thresho
                 "mode", "threads")
 BUILD_FLAGS = ("chunk_target_words", "chunk_max_tokens", "chunk_overlap_sentences", "batch_size", "max_file_mb",
                "max_chunks_per_document", "html_min_words")
+RAY_FLAGS = ("ray_workers", "ray_batch_size", "ray_worker_threads")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,7 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--store", help=SPECS["store"].describe())
     build.add_argument("--model", help=SPECS["model"].describe())
     build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="embed on a Ray cluster (pip install '.[scale]'): alone, a local one started for the "
+                       "build (or PATIENT_QA_RAY_ADDRESS); with HOST:PORT, auto or ray://..., a running one. "
+                       "Give the paths before --ray")
     add_setting_flags(build, *BUILD_FLAGS, group_title="build settings")
+    add_setting_flags(build, *RAY_FLAGS, group_title="Ray settings (with --ray)")
     build.set_defaults(func=cmd_index_build)
     info = index_sub.add_parser("info", help="model, counts and documents of an index")
     info.add_argument("--index", help=SPECS["index_dir"].describe())
