@@ -312,7 +312,8 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
 
     from knowledge.embedding import build_embedders
 
-    embedder, query_encoder = build_embedders(settings.index.model, settings.index.embedding_backend, settings.retrieval.threads, embedder)
+    embedder, query_encoder = build_embedders(settings.index.model, settings.index.embedding_backend,
+                                              settings.retrieval.threads, embedder, settings.index.batch_tokens)
 
     old = _compatible_old_index(index_dir, settings)
     old_files: dict[str, str] = (old.manifest.get("files", {}) if old else
