@@ -84,6 +84,14 @@ class OnnxRecord:
             return None
 
 
+def export_summary(data: object) -> dict | str:
+    """What `index info` says embeds questions: the export's file, hash and verified difference, or the fallback."""
+    record = OnnxRecord.from_json(data)
+    if record is None:
+        return "none: sentence-transformers"
+    return {"file": record.file, "sha256": record.sha256, "max_abs_diff": record.max_abs_diff}
+
+
 def read_sentence_config(model_dir: Path) -> SentenceConfig:
     """Pooling, normalisation and length limit from modules.json, 1_Pooling/config.json and sentence_bert_config.json."""
     model_dir = Path(model_dir)
