@@ -34,12 +34,12 @@ def _summary(ms: list[float]) -> dict:
 
 def import_floor(runs: int = 3) -> dict:
     """Seconds of a fresh `python -c 'import sentence_transformers'`: what the old query path paid before answering."""
-    from eval.bench import _child_env
+    from eval.bench_processes import child_env
 
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sentence_transformers"], check=True, env=_child_env(),
+        subprocess.run([sys.executable, "-c", "import sentence_transformers"], check=True, env=child_env(),
                        capture_output=True, timeout=300)
         times.append(time.perf_counter() - started)
     return {"median_s": round(statistics.median(times), 3), "runs": [round(t, 3) for t in times]}
@@ -121,10 +121,10 @@ def default_builds(articles: Path, settings) -> dict:
 def chat_memory(index_dir: Path, users: int = LOAD_USERS, questions: int = LOAD_QUESTIONS,
                 timeout_s: float = 180.0) -> dict:
     """VmRSS (and peak VmHWM) of a real `patient-qa chat` after `users` people each asked `questions` questions."""
-    from eval.bench import _child_env, _free_port, _http_status, _stop, cli_command
+    from eval.bench_processes import child_env, cli_command, free_port, http_status, stop
 
-    port = _free_port()
-    env = _child_env()
+    port = free_port()
+    env = child_env()
     env.update(GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", PATIENT_QA_FEEDBACK="false")
     args = cli_command() + ["chat", "--index", str(index_dir), "--port", str(port)]
     url = f"http://127.0.0.1:{port}/"
@@ -133,7 +133,7 @@ def chat_memory(index_dir: Path, users: int = LOAD_USERS, questions: int = LOAD_
                                 start_new_session=True)
         try:
             started = time.perf_counter()
-            while _http_status(url) != 200:
+            while http_status(url) != 200:
                 if proc.poll() is not None or time.perf_counter() - started > timeout_s:
                     log.seek(0)
                     return {"error": f"the chat did not serve: {log.read().decode(errors='replace')[-300:]}"}
@@ -150,7 +150,7 @@ def chat_memory(index_dir: Path, users: int = LOAD_USERS, questions: int = LOAD_
                     "after_load_mb": after["rss_mb"], "peak_mb": after["hwm_mb"], "errors": errors[:5],
                     "failed": len(errors)}
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 def _one_user(url: str, user: int, questions: int, errors: list[str]) -> None:

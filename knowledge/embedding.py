@@ -216,12 +216,12 @@ class Distributor(Protocol):
 BUILD_WITH_ONNX = True
 
 
-def build_embedders(model_name: str, backend: str, threads: int, given=None):
+def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None):
     """The embedder a build uses and the verified ONNX export (path, record) to store in the index, or None.
 
     A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
     """
-    from knowledge.onnx_embedder import OnnxEmbedder, OnnxUnavailableError, cached_export
+    from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError, cached_export
 
     if isinstance(given, Distributor):  # the same embedder and export as a plain build, encoding elsewhere
         local, export = build_embedders(model_name, backend, threads, given.local)
@@ -245,5 +245,5 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None):
     if given is not None or not BUILD_WITH_ONNX:
         return (given or shared_embedder(model_name, threads)), (path, record)
     builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
-                           threads=os.cpu_count() or 1)
+                           threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
     return builder, (path, record)

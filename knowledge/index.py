@@ -249,6 +249,8 @@ class KnowledgeIndex:
 
     def info(self) -> dict:
         """What `patient-qa index info` shows."""
+        from knowledge.onnx_embedder import export_summary
+
         m = self.manifest
         size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
         return {
@@ -267,6 +269,7 @@ class KnowledgeIndex:
                 for d in m.get("documents", {}).values()
             ],
             "skipped": m.get("skipped", []),
+            "query_encoder": export_summary(m.get("query_encoder")),
         }
 
 

@@ -22,6 +22,7 @@ from knowledge.query_cache import RecentQueries
 
 ONNX_FILE = "query_encoder.onnx"
 MAX_ABS_DIFF = 1e-5  # an export that differs more from sentence-transformers is not used
+DEFAULT_BATCH_TOKENS = 2048  # the `batch_tokens` setting's default: padded tokens per build batch
 ST_MODULE = "sentence_transformers.models."
 POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
 # Probe texts for the export check: questions as patients write them, a heading-prefixed passage, and one past
@@ -81,6 +82,14 @@ class OnnxRecord:
                        max_abs_diff=float(data["max_abs_diff"]), config=SentenceConfig(**data["config"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def export_summary(data: object) -> dict | str:
+    """What `index info` says embeds questions: the export's file, hash and verified difference, or the fallback."""
+    record = OnnxRecord.from_json(data)
+    if record is None:
+        return "none: sentence-transformers"
+    return {"file": record.file, "sha256": record.sha256, "max_abs_diff": record.max_abs_diff}
 
 
 def read_sentence_config(model_dir: Path) -> SentenceConfig:
@@ -149,9 +158,10 @@ class OnnxEmbedder:
     backend = "onnx"
 
     def __init__(self, onnx_path: Path, model_dir: Path, config: SentenceConfig, model_name: str,
-                 threads: int = 1) -> None:
+                 threads: int = 1, batch_tokens: int = DEFAULT_BATCH_TOKENS) -> None:
         self.model_name = model_name
         self.threads = threads
+        self.batch_tokens = max(1, batch_tokens)
         self.config = config
         self._onnx_path = Path(onnx_path)
         self._model_dir = Path(model_dir)
@@ -182,9 +192,11 @@ class OnnxEmbedder:
             except Exception as err:  # noqa: BLE001 - tokenizers raises plain Exceptions
                 raise OnnxUnavailableError(f"cannot read the model's tokenizer.json ({err})") from None
             # tokenizer.json may carry its own truncation and fixed padding; sentence-transformers overrides both.
+            # Texts are tokenized once, unpadded; `_run` pads each length-sorted batch to its own longest text.
             tokenizer.enable_truncation(max_length=self.config.max_seq_length)
+            tokenizer.no_padding()
             pad_id = tokenizer.token_to_id("[PAD]")
-            tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+            self._pad_id = 0 if pad_id is None else pad_id
             counter.no_truncation()
             counter.no_padding()
             options = ort.SessionOptions()
@@ -222,31 +234,46 @@ class OnnxEmbedder:
         self._load()
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=True)
-        feeds = {
-            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
-        }
+    def _run(self, encodings: list) -> np.ndarray:
+        """One batch through the model: ids padded to the batch's longest text, pooled over the real tokens."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = e.attention_mask
+            types[row, : len(e.ids)] = e.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         feeds = {k: v for k, v in feeds.items() if k in self._inputs}
         (tokens,) = self._session.run(["token_embeddings"], feeds)
-        return pool(tokens, feeds["attention_mask"], self.config)
+        return pool(tokens, mask, self.config)
+
+    def batches(self, lengths: list[int], batch_size: int) -> list[list[int]]:
+        """Row numbers grouped shortest first, each group at most `batch_size` texts and `batch_tokens` padded tokens.
+
+        Attention memory grows with rows x length squared: 64 chunks of 256 tokens held 1 GB at once, while
+        8 of them (2048 tokens) hold 0.15 GB and run faster (the matrices stay in cache); short sentences still
+        go 64 at a time.
+        """
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and len(groups[-1]) < batch_size and (len(groups[-1]) + 1) * lengths[i] <= self.batch_tokens:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        return groups
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text; batches are length-sorted so padding stays small."""
         if not len(texts):
             return np.zeros((0, self.dimension), dtype=np.float32)
         self._load()
-        prepared = self._prepare(list(texts))
-        if len(prepared) == 1:
-            return self._run(prepared)
-        lengths = [len(e.ids) for e in self._tokenizer.encode_batch(prepared, add_special_tokens=True)]
-        order = sorted(range(len(prepared)), key=lambda i: lengths[i])
-        out = np.zeros((len(prepared), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self._run([prepared[i] for i in rows])
+        encodings = self._tokenizer.encode_batch(self._prepare(list(texts)), add_special_tokens=True)
+        out = np.zeros((len(encodings), self.dimension), dtype=np.float32)
+        for rows in self.batches([len(e.ids) for e in encodings], max(1, batch_size)):
+            out[rows] = self._run([encodings[i] for i in rows])
         return out
 
     def encode_query(self, text: str) -> np.ndarray:

@@ -74,6 +74,8 @@ class IndexSettings:
     chunk_max_tokens: int = setting(256, "hard cap on a chunk in model word pieces, title prefix included", minimum=8)
     chunk_overlap_sentences: int = setting(1, "sentences repeated between neighbouring chunks", minimum=0)
     batch_size: int = setting(64, "texts per embedding batch", minimum=1)
+    batch_tokens: int = setting(2048, "padded word pieces per ONNX build batch: fewer long chunks at once keep the "
+                                "build's memory low (64 chunks of 256 held 1 GB) and run faster", minimum=64)
     question_keys_in_bm25: bool = setting(True, "index each section's question keys (front matter `questions:`) as "
                                           "extra BM25 words for its chunks (doc2query)")
     embedding_backend: str = setting("auto", "how texts are embedded: auto (the index's verified ONNX export, else "

@@ -70,6 +70,12 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     print(f"Built:     {info['built_at']} in {info['build_seconds']} s")
     print(f"Contents:  {info['documents']} documents, {info['chunks']} chunks, {info['sentences']} sentences")
     print(f"On disk:   {info['size_bytes'] / 1e6:.1f} MB")
+    encoder = info["query_encoder"]
+    if isinstance(encoder, dict):
+        print(f"Questions: ONNX export {encoder['file']} (sha256 {encoder['sha256'][:12]}…), "
+              f"verified max diff {encoder['max_abs_diff']:.1e} against sentence-transformers")
+    else:
+        print(f"Questions: {encoder} (no verified ONNX export; 'patient-qa index build' makes one)")
     for doc in info["documents_list"]:
         print(f"  - {doc['title']}  ({doc['chunks']} chunks)  {doc['source_path']}")
     return 0

@@ -32,3 +32,26 @@ def test_ratios_are_taken_against_both_floors_and_a_failing_part_is_recorded(mon
     assert "| cold / import (target <= 0.3) | 0.2 |" in table
     assert "| floor: ONNX p50 / p95 (ms) | 2.0 / 3.0 |" in table
     assert "chat: RuntimeError: the chat would not start" in table
+
+
+def test_the_import_floor_runs_a_fresh_offline_python(monkeypatch):
+    """The helpers it borrows from the process bench must exist: a renamed one broke the whole section once."""
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append((args, kw["env"])))
+    floor = fastpath.import_floor(runs=2)
+    assert len(calls) == 2 and floor["median_s"] >= 0 and len(floor["runs"]) == 2
+    args, env = calls[0]
+    assert args[1:] == ["-c", "import sentence_transformers"] and env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_chat_that_never_serves_is_reported_not_raised(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda args, **kw: real_popen(
+        [sys.executable, "-c", "print('cannot start: no index')"], **kw))
+    result = fastpath.chat_memory(tmp_path / "no-index", timeout_s=30)
+    assert "did not serve" in result["error"] and "no index" in result["error"]

@@ -22,6 +22,7 @@ from knowledge.embedding import (
 )
 from knowledge.onnx_embedder import (
     ONNX_FILE,
+    OnnxEmbedder,
     OnnxRecord,
     OnnxUnavailableError,
     SentenceConfig,
@@ -85,6 +86,31 @@ def test_pool_ignores_padding_and_normalises():
     assert pool(tokens, mask, SentenceConfig("max_tokens", False, 256, False, 2)).tolist() == [[3.0, 4.0]]
     unit = pool(tokens, mask, SentenceConfig("mean_tokens", True, 256, False, 2))
     assert np.allclose(unit, [[2 ** -0.5, 2 ** -0.5]])
+
+
+def test_build_batches_are_length_sorted_and_capped_by_rows_and_padded_tokens():
+    embedder = OnnxEmbedder(Path("unused.onnx"), Path("unused"), SentenceConfig("mean_tokens", True, 256, False, 384),
+                            DEFAULT_MODEL, batch_tokens=1000)
+    lengths = [250, 12, 250, 30, 250, 250, 250, 20, 11, 13]
+    groups = embedder.batches(lengths, batch_size=3)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # every text once
+    assert [[lengths[i] for i in g] for g in groups] == [[11, 12, 13], [20, 30, 250], [250, 250, 250], [250]]
+    assert all(len(g) * max(lengths[i] for i in g) <= 1000 for g in groups)
+    assert embedder.batches([600, 700], batch_size=64) == [[0], [1]]  # a text longer than the budget goes alone
+
+
+def test_index_info_says_when_questions_use_sentence_transformers(tmp_path, fake_embedder, capsys):
+    from kb_fixtures import fake_settings
+
+    from knowledge.index import build_index
+    from ui.cli import main
+
+    build_index([write_articles(tmp_path / "articles")], fake_settings(tmp_path / "index"), embedder=fake_embedder,
+                progress=False)
+    assert main(["index", "info", "--index", str(tmp_path / "index"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["query_encoder"] == "none: sentence-transformers"
+    assert main(["index", "info", "--index", str(tmp_path / "index")]) == 0
+    assert "Questions: none: sentence-transformers" in capsys.readouterr().out
 
 
 def test_an_index_without_an_export_falls_back_with_one_notice(tmp_path, capsys):
@@ -191,6 +217,63 @@ def test_ask_never_imports_torch_transformers_or_sentence_transformers(onnx_inde
     assert result["quotes"] >= 1
     assert result["heavy"] == []
     assert "note:" not in done.stderr  # no fallback notice on the default path
+
+
+@pytest.mark.slow
+def test_the_chat_builds_its_page_and_answers_without_torch(onnx_index):
+    """The server's own path: Assistant, warm-up, the Gradio page and one whole chat turn, as `patient-qa chat`."""
+    script = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from knowledge.settings import Settings\n"
+        "from qa.assistant import Assistant\n"
+        "from ui.chat import build_app\n"
+        "from ui.chat_handlers import answer_turn\n"
+        f"settings = Settings().updated(index_dir=Path({str(onnx_index)!r}), feedback=False)\n"
+        "a = Assistant(settings)\n"
+        "a.warm_up()\n"
+        "build_app(a, settings)\n"
+        "*_, (box, history, answers, sources) = answer_turn(a, 'What is CAR-T cell therapy?', [], [])\n"
+        f"print(json.dumps({{'answers': len(answers), 'quotes': len(answers[-1].quotes), 'gradio': 'gradio' in sys.modules,"
+        f" 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
+    )
+    env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+           "HOME": str(Path.home()), "GRADIO_ANALYTICS_ENABLED": "False"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["answers"] == 1 and result["quotes"] >= 1 and result["gradio"]
+    assert result["heavy"] == []
+
+
+@pytest.mark.slow
+def test_index_info_names_the_verified_export(onnx_index, capsys):
+    from ui.cli import main
+
+    assert main(["index", "info", "--index", str(onnx_index), "--json"]) == 0
+    encoder = json.loads(capsys.readouterr().out)["query_encoder"]
+    assert encoder["file"] == ONNX_FILE and encoder["sha256"] == file_sha256(onnx_index / ONNX_FILE)
+    assert 0 <= encoder["max_abs_diff"] <= 1e-5
+    assert main(["index", "info", "--index", str(onnx_index)]) == 0
+    out = capsys.readouterr().out
+    assert f"Questions: ONNX export {ONNX_FILE} (sha256 {encoder['sha256'][:12]}" in out and "verified max diff" in out
+
+
+@pytest.mark.slow
+def test_build_batches_of_long_texts_give_the_same_vectors(onnx_index, embedder):
+    """A small token budget splits long chunks into more batches; every vector still matches sentence-transformers."""
+    manifest = json.loads((onnx_index / "manifest.json").read_text())
+    onnx = query_embedder(onnx_index, manifest, "onnx")
+    texts = [*QUESTIONS, "Fever after the infusion can be a sign of cytokine release syndrome. " * 20,
+             "Neurotoxicity can cause confusion or trouble finding words. " * 8]
+    expected = embedder.encode(texts)
+    budget = onnx.batch_tokens
+    try:
+        onnx.batch_tokens = 300
+        assert np.abs(onnx.encode(texts, batch_size=64) - expected).max() <= 1e-5
+    finally:
+        onnx.batch_tokens = budget
 
 
 @pytest.mark.slow
