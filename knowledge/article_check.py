@@ -101,9 +101,9 @@ class ArticleReport:
 @lru_cache(maxsize=1)
 def blocked_hosts() -> dict[str, str]:
     """Host → reason, from `source_blocklist.yaml`."""
-    import yaml
+    from knowledge.yaml_text import load_yaml
 
-    entries = yaml.safe_load(BLOCKLIST.read_text(encoding="utf-8")) or []
+    entries = load_yaml(BLOCKLIST.read_text(encoding="utf-8")) or []
     return {str(e["host"]).lower(): str(e["reason"]) for e in entries}
 
 

@@ -101,7 +101,7 @@ def _entry(raw: dict) -> GlossaryEntry:
 @lru_cache(maxsize=4)
 def load_glossary(path: Path) -> Glossary:
     """Parse the YAML list of {term, variants, definition, case_sensitive?} entries."""
-    import yaml
+    from knowledge.yaml_text import load_yaml
 
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    raw = load_yaml(Path(path).read_text(encoding="utf-8")) or []
     return Glossary([_entry(item) for item in raw if isinstance(item, dict) and item.get("term")])

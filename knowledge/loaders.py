@@ -79,8 +79,10 @@ def split_front_matter(text: str) -> tuple[dict, str]:
         return {}, text
     import yaml
 
+    from knowledge.yaml_text import load_yaml
+
     try:
-        meta = yaml.safe_load(match.group(1)) or {}
+        meta = load_yaml(match.group(1)) or {}
     except yaml.YAMLError as err:
         raise LoadError(f"front matter is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(meta, dict):
