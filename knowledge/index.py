@@ -395,7 +395,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, index_dir: P
         all_vectors = np.vstack([e.chunk_vectors for e in entries if e.chunk_vectors is not None])
         if len(all_vectors) != len(all_ids):  # every entry was embedded or reused above; a gap is a bug
             raise RuntimeError(f"{len(all_ids)} chunks but {len(all_vectors)} vectors; the build is not saved")
-        save_vector_index(build_vector_index(all_vectors, all_ids), tmp / "chunks.faiss")
+        save_vector_index(build_vector_index(all_vectors, all_ids, settings.index), tmp / "chunks.faiss")
         if query_encoder is not None:
             from knowledge.onnx_embedder import place_file
 

@@ -52,7 +52,8 @@ class Retriever:
         if speller is None:
             from knowledge.spelling import Speller
 
-            speller = Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.chunks.values())
+            speller = Speller((f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.chunks.values()),
+                              settings.spelling_min_length)
         self.speller = speller
 
     def expansions(self, query: str) -> list[str]:

@@ -102,7 +102,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     # a stopped service (SIGTERM) exits like Ctrl+C, so exported visit sheets are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        launch(app, host=host, port=port, auth=auth, quiet=True, max_request_bytes=settings.max_request_bytes)
+        launch(app, host=host, port=port, auth=auth, quiet=True, max_request_bytes=settings.limits.max_request_bytes,
+               chat_settings=settings.chat)
     except KeyboardInterrupt:
         pass
     except OSError as err:

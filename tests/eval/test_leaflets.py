@@ -20,7 +20,6 @@ from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings
 from ui import cli
 
-
 # One leaflet of each PDF kind (real /Title, a word processor's file name and two columns, none and the contacts
 # table): rendering a leaflet costs about a second (fpdf2 parses its three TTF fonts each time), so the fast tests
 # render three and one slow test reads back the full twelve.

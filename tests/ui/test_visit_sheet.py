@@ -10,6 +10,7 @@ from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, make_answer
 from pypdf import PdfReader
 
 from qa.types import DISCLAIMER
+from knowledge.settings import Settings
 from ui import visit_sheet as vs
 
 DATE = dt.date(2026, 3, 14)
@@ -61,6 +62,19 @@ def test_markdown_export(sheet):
     assert "What the care team said:" in text and vs.WRITE_LINE in text  # room to write the answers
     assert "Temperature 38.5 °C at 6 pm — gave paracetamol" in text
     assert DISCLAIMER in text
+
+
+def test_the_room_to_write_follows_the_settings(sheet):
+    def ruled(text: str) -> int:
+        return text.count(vs.WRITE_LINE)
+
+    default = vs.to_markdown(sheet, DATE)
+    questions = sum(len(group) for _, group in vs.question_groups(sheet))
+    chat = Settings().chat
+    per_item = questions + len(sheet.answers)  # a question on the sheet and each saved answer get writing room
+    assert ruled(default) == per_item * chat.sheet_lines_per_question + chat.sheet_lines_for_notes
+    roomy = Settings().updated(sheet_lines_per_question=5, sheet_lines_for_notes=10).chat
+    assert ruled(vs.to_markdown(sheet, DATE, roomy)) == per_item * 5 + 10
 
 
 def test_pdf_export_has_title_date_questions_quotes_sources_and_notes(sheet):
