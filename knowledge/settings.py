@@ -238,6 +238,30 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class PdfSettings:
+    """How a PDF page's runs of text are read as lines, columns, tables, headings and running headers."""
+
+    cell_gap_em: float = setting(1.5, "runs further apart than this many font sizes on one baseline are separate "
+                                 "table cells or columns", minimum=0.0)
+    column_min_rows: int = setting(3, "side-by-side runs on fewer rows than this are a table, never two columns",
+                                   minimum=1)
+    column_min_words: float = setting(5.0, "a right column's lines average at least this many words (running "
+                                      "text); shorter cells are a table's", minimum=0.0)
+    heading_size_ratio: float = setting(1.12, "a line set this many times larger than the body text is a heading",
+                                        minimum=1.0)
+    heading_max_words: int = setting(15, "a longer line is never a heading", minimum=1)
+    heading_max_chars: int = setting(120, "a line with more characters is never a heading", minimum=1)
+    paragraph_gap_ratio: float = setting(1.5, "a vertical gap this many times the usual line pitch starts a "
+                                         "paragraph", minimum=1.0)
+    edge_band: float = setting(0.1, "share of the page height at the top and at the bottom where running headers "
+                               "and footers sit", minimum=0.0, maximum=0.5)
+    small_print_ratio: float = setting(0.95, "a line in the edge band set smaller than this share of the body size "
+                                       "is a header or footer", minimum=0.0, maximum=1.0)
+    repeated_line_share: float = setting(0.5, "a PDF whose commonest line is this share of all its lines is a "
+                                         "stamp or a watermark, not an article", minimum=0.0, maximum=1.0)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, by group: `settings.answer.abstain_threshold`, `settings.index.index_dir`, ..."""
 
@@ -249,6 +273,7 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     article_check: ArticleCheckSettings = field(default_factory=ArticleCheckSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    pdf: PdfSettings = field(default_factory=PdfSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
