@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from knowledge.errors import fail
 from ui.default_index import default_index_is_stale, ensure_default_index  # noqa: F401 - shared with `ask`
 
 DEFAULT_HOST = "127.0.0.1"
@@ -31,11 +32,6 @@ def add_chat_parser(sub) -> None:
     chat.set_defaults(func=cmd_chat)
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"patient-qa: {message}", file=sys.stderr)
-    return code
-
-
 def parse_auth(value: str | None) -> tuple[str, str] | None:
     """'user:pass' -> ('user', 'pass'); the password may contain ':'."""
     if not value:
@@ -55,7 +51,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         auth = parse_auth(args.auth or os.environ.get("PATIENT_QA_AUTH"))
     except ValueError as err:
-        return _fail(str(err), 2)
+        return fail(str(err), 2)
     overrides: dict[str, object] = {"index_dir": args.index}
     if args.no_feedback:
         overrides["feedback"] = False
@@ -65,9 +61,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     if args.index:
         if not (Path(args.index).expanduser() / "manifest.json").exists():
-            return _fail(f"no index in {args.index}. Build it first:\n"
-                         f"  patient-qa index build [ARTICLES ...] --index {args.index}\n"
-                         "or leave out --index to use the bundled articles.")
+            return fail(f"no index in {args.index}. Build it first:\n"
+                        f"  patient-qa index build [ARTICLES ...] --index {args.index}\n"
+                        "or leave out --index to use the bundled articles.", 1)
     else:
         code = ensure_default_index(settings)
         if code:
@@ -83,7 +79,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         assistant = Assistant(settings)
         assistant.warm_up()
     except (IndexError_, ModelLoadError, TriageModelError) as err:
-        return _fail(str(err))
+        return fail(str(err), 1)
 
     from ui.chat import build_app, launch
     from ui.feedback import feedback_path
@@ -107,7 +103,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as err:
-        return _fail(f"could not start the web server on {host}:{port} ({err}); try another --port.")
+        return fail(f"could not start the web server on {host}:{port} ({err}); try another --port.", 1)
     finally:
         app.exports.close()  # exported visit sheets do not outlive the server
     return 0
