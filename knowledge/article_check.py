@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from knowledge.errors import PatientQAError
 from knowledge.loaders import LoadError, sections_from_markdown, split_front_matter
 from knowledge.sentences import split_sentences
+from knowledge.settings import ArticleCheckSettings
 
 Level = Literal["error", "warning"]
 AUDIENCES = ("patients", "caregivers", "both")
@@ -51,9 +52,10 @@ class ArticleCheckError(PatientQAError):
 class Rules:
     """What an article must meet; the defaults are the bundled articles' bar (NIH/AMA reading range)."""
 
-    max_grade: float = 8.0  # Flesch-Kincaid grade of the body
-    stale_after_days: int = 365  # a `reviewed` date older than this is a warning
-    min_question_keys: int = 4  # ways patients ask each `##` section, in front matter `questions:`
+    # The defaults are the settings' (ArticleCheckSettings), so the bar is written down once.
+    max_grade: float = ArticleCheckSettings().max_reading_grade  # Flesch-Kincaid grade of the body
+    stale_after_days: int = ArticleCheckSettings().stale_after_days  # an older `reviewed` date is a warning
+    min_question_keys: int = ArticleCheckSettings().min_question_keys  # ways patients ask each `##` section
     today: dt.date = field(default_factory=dt.date.today)
 
 
