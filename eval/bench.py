@@ -14,7 +14,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,6 @@ from eval.bench_render import render_bench, write_bench
 from eval.bench_scale import SCALE_SIZES, recommend_switch, vector_scale
 from eval.metrics import latency_summary
 from eval.workspace import MEDQUAD_DEV
-
 
 # ---------------------------------------------------------------- warm ask vs embedding floor
 
@@ -117,7 +115,7 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
     started = time.perf_counter()
     settings = Settings.from_env()
     result: dict = {
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "threads": settings.retrieval.threads,

@@ -17,6 +17,7 @@ from knowledge.errors import PatientQAError
 from knowledge.loaders import LoadError, sections_from_markdown, split_front_matter
 from knowledge.sentences import split_sentences
 from knowledge.settings import ArticleCheckSettings
+from knowledge.text import is_web_url, squash_whitespace
 
 Level = Literal["error", "warning"]
 AUDIENCES = ("patients", "caregivers", "both")
@@ -111,7 +112,7 @@ def blocked_hosts() -> dict[str, str]:
 
 def source_problem(url: str) -> str | None:
     """Why a source URL must not be cited, or None when it may be."""
-    if not isinstance(url, str) or not re.match(r"^https?://\S+$", url.strip()):
+    if not is_web_url(url):
         return f"{url!r} is not an http(s) URL"
     host = (urlparse(url.strip()).hostname or "").lower()
     try:
@@ -220,7 +221,7 @@ def _sentence_findings(body: str, first_line: int) -> list[Finding]:
         hit = opening_pointer(sentence)
         if hit:
             level, word = hit
-            short = " ".join(sentence.split())
+            short = squash_whitespace(sentence)
             short = short if len(short) <= 90 else short[:87] + "..."
             found.append(Finding(level, "stands-alone",
                                  f'opens with "{word}", so it may not make sense quoted alone: "{short}"',

@@ -24,8 +24,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_GLOSSARY = PACKAGE_DIR / "glossary.yaml"
 DEFAULT_TRIAGE_MODEL = PACKAGE_DIR.parent / "qa" / "triage_model.npz"
-RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
-EMBEDDING_BACKENDS = ("auto", "onnx", "torch")  # the one list of retrieval modes (CLI choices, Retriever, eval)
+RETRIEVAL_MODES = ("hybrid", "bm25", "dense")  # the one list of retrieval modes (CLI choices, Retriever, eval)
+EMBEDDING_BACKENDS = ("auto", "onnx", "torch")
 ENV_PREFIX = "PATIENT_QA_"
 
 

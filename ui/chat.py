@@ -17,10 +17,26 @@ import gradio as gr  # noqa: E402 - analytics must be off before gradio is impor
 
 from knowledge.settings import ChatSettings  # noqa: E402
 from ui import visit_sheet as vs  # noqa: E402
-from ui.chat_handlers import (answer_turn, articles_root, clear_conversation, export_sheet,  # noqa: E402
-                              record_comment, record_feedback, remove_from_sheet, save_to_sheet, select_answer)
-from ui.chat_render import (HEADER_HTML, HEADER_JS, SOURCES_PLACEHOLDER, crisis_html,  # noqa: E402
-                            disclaimer_html, saved_answers_html, saved_choices)
+from ui.chat_handlers import (  # noqa: E402
+    answer_turn,
+    articles_root,
+    clear_conversation,
+    export_sheet,
+    record_comment,
+    record_feedback,
+    remove_from_sheet,
+    save_to_sheet,
+    select_answer,
+)
+from ui.chat_render import (  # noqa: E402
+    HEADER_HTML,
+    HEADER_JS,
+    SOURCES_PLACEHOLDER,
+    crisis_html,
+    disclaimer_html,
+    saved_answers_html,
+    saved_choices,
+)
 from ui.exports import ExportFolder  # noqa: E402
 from ui.guards import BodyLimitMiddleware, LoginThrottleMiddleware, hide_input_values  # noqa: E402
 

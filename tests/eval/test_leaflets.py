@@ -18,6 +18,7 @@ from eval.leaflets import (
 from eval.workspace import MEDQUAD_DEV
 from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings
+from knowledge.text import squash_whitespace
 from ui import cli
 
 # One leaflet of each PDF kind (real /Title, a word processor's file name and two columns, none and the contacts
@@ -43,7 +44,7 @@ def _load(path: Path):
 
 
 def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return squash_whitespace(text)
 
 
 def _check_the_set(leaflets, count: int) -> None:

@@ -8,8 +8,7 @@ import pytest
 from gradio_client import Client
 from ui_fixtures import CRS_QUOTE, FakeAssistant, free_port
 
-from knowledge.settings import Settings
-from knowledge.settings import ChatSettings
+from knowledge.settings import ChatSettings, Settings
 from ui.chat import build_app, launch
 from ui.feedback import feedback_path
 
@@ -77,7 +76,7 @@ def test_auth_keeps_strangers_out():
     launch(app, port=port, auth=("nurse", "correct-horse"), prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises a bare ValueError or its own AuthenticationError
             Client(url, verbose=False).predict(question="What is CRS?", api_name="/ask")
         result = Client(url, auth=("nurse", "correct-horse"), verbose=False).predict(
             question="What is CRS?", api_name="/ask")

@@ -6,18 +6,19 @@ import datetime as dt
 import io
 
 import pytest
-from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, make_answer
 from pypdf import PdfReader
+from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, make_answer
 
-from qa.types import DISCLAIMER
 from knowledge.settings import Settings
+from knowledge.text import squash_whitespace
+from qa.types import DISCLAIMER
 from ui import visit_sheet as vs
 
 DATE = dt.date(2026, 3, 14)
 
 
 def _pdf_text(data: bytes) -> str:
-    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
+    return " ".join(squash_whitespace(page.extract_text()) for page in PdfReader(io.BytesIO(data)).pages)
 
 
 @pytest.fixture
