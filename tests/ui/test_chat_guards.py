@@ -1,5 +1,6 @@
 """The chat facing a hostile network: oversized bodies, malformed API calls, password guessing, private files
-and server paths. The app is served for real with a fake assistant (no model)."""
+and server paths. The network tests serve the Gradio app for real with a fake assistant (no model): they import
+Gradio and start a server, so they are slow; the middleware itself is tested fast in test_guards.py."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from knowledge.settings import DEFAULT_ARTICLES, Settings
 from qa.types import Quote
 from ui import chat_handlers, chat_render
 from ui import visit_sheet as vs
-from ui.chat import build_app, launch
 from ui.exports import ExportFolder
 from ui.feedback import FeedbackStore
 
@@ -40,6 +40,8 @@ def _post(url: str, body: bytes, content_type: str = "application/json") -> tupl
 
 @pytest.fixture(scope="module")
 def served():
+    from ui.chat import build_app, launch
+
     app = build_app(FakeAssistant(), Settings.from_env(feedback=False))
     port = free_port()
     launch(app, port=port, prevent_thread_lock=True, quiet=True, max_request_bytes=1_000_000)
@@ -67,6 +69,7 @@ def _send_large_body(url: str, size: int, chunked: bool) -> tuple[int, str]:
     return response.status, response.read().decode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_10_mb_body_is_refused_and_the_chat_still_answers(served, chunked):
     status, body = _send_large_body(f"{served}/gradio_api/call/ask", 10_000_000, chunked)
@@ -76,6 +79,7 @@ def test_a_10_mb_body_is_refused_and_the_chat_still_answers(served, chunked):
     assert status == 200 and "event_id" in body
 
 
+@pytest.mark.slow
 def test_a_wrongly_shaped_api_call_does_not_log_the_question(served, capfd):
     status, body = _post(f"{served}/gradio_api/call/ask", json.dumps({"data": [SECRET_QUESTION]}).encode())
     assert status == 200
@@ -88,15 +92,10 @@ def test_a_wrongly_shaped_api_call_does_not_log_the_question(served, capfd):
     assert "zq-7731" not in logged.out + logged.err  # without the question
 
 
-def test_the_sign_in_wait_doubles_up_to_its_cap_as_the_settings_say():
-    from ui.guards import failure_delay
-
-    assert [failure_delay(n) for n in range(9)] == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
-    fast = Settings().updated(login_first_delay_s=0.5, login_max_delay_s=3).chat
-    assert [failure_delay(n, fast) for n in range(1, 5)] == [0.5, 1.0, 2.0, 3.0]
-
-
+@pytest.mark.slow
 def test_failed_logins_are_throttled_per_client():
+    from ui.chat import build_app, launch
+
     # The real waits are 1, 2, 4 ... 60 s; the shape is the same at a tenth of a second up to two seconds.
     settings = Settings.from_env(feedback=False).updated(login_first_delay_s=0.1, login_hold_s=0.5,
                                                          login_max_delay_s=2.0)
