@@ -14,7 +14,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,6 @@ from eval.bench_render import render_bench, write_bench
 from eval.bench_scale import SCALE_SIZES, recommend_switch, vector_scale
 from eval.metrics import latency_summary
 from eval.workspace import MEDQUAD_DEV
-
 
 # ---------------------------------------------------------------- warm ask vs embedding floor
 
@@ -113,9 +111,9 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
               pg_scale: Sequence[int] = (), ray: bool = False) -> dict:
     """Every measurement in order; a section that cannot run records why instead of failing the bench."""
     from eval.evaluate import load_assistant
-    from knowledge.store import is_server_url
     from eval.gold import DEFAULT_GOLD, load_gold
     from knowledge.settings import Settings
+    from knowledge.store import is_server_url
 
     started = time.perf_counter()
     settings = Settings.from_env()
@@ -124,7 +122,7 @@ def run_bench(out_dir: Path, quick: bool = False, medquad: Path = MEDQUAD_DEV, i
 
         import_ray()  # a missing `scale` extra is said now, not after the rest of the bench
     result: dict = {
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "threads": settings.retrieval.threads,

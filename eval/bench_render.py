@@ -87,7 +87,7 @@ def render_bench(result: dict) -> str:
         if r.get("approximate_from"):
             out += ["", f"Switch to the approximate index from about **{r['approximate_from']:,}** chunks: {r['reason']}; "
                     f"exact costs {r['exact_ms_per_100k']} ms per 100k vectors. "
-                    f"knowledge.vectors.APPROXIMATE_FROM is {r['current_setting']:,}."]
+                    f"the approximate_from setting (PATIENT_QA_APPROXIMATE_FROM) is {r['current_setting']:,}."]
             ef = r.get("ef_search_for_recall")
             out.append(f"At {r['recall_checked_at']:,} vectors the product's HNSW finds recall@10 "
                        f"{r['approximate_recall_at_10']} (bar {MIN_APPROXIMATE_RECALL}); "

@@ -50,14 +50,11 @@ def synthetic_vectors(n: int, reference: np.ndarray | None, seed: int) -> np.nda
 
 def _product_index(kind: str, size: int):
     """The index knowledge.vectors makes, forced to exact or approximate regardless of its size threshold."""
-    import knowledge.vectors as vectors
+    from knowledge.settings import Settings
+    from knowledge.vectors import new_vector_index
 
-    saved = vectors.APPROXIMATE_FROM
-    vectors.APPROXIMATE_FROM = 0 if kind == "approximate" else sys.maxsize
-    try:
-        return vectors.new_vector_index(DIMENSION, size)
-    finally:
-        vectors.APPROXIMATE_FROM = saved
+    settings = Settings().updated(approximate_from=0 if kind == "approximate" else sys.maxsize)
+    return new_vector_index(DIMENSION, size, settings.index)
 
 
 def _describe(index) -> str:
@@ -167,11 +164,11 @@ def recommend_switch(rows: Sequence[dict], embed_p50_ms: float | None) -> dict:
     recall = near["approximate"]["recall_at_10"]
     sweep = near["approximate"].get("ef_search_sweep", [])
     enough = next((e["ef_search"] for e in sweep if e["recall_at_10"] >= MIN_APPROXIMATE_RECALL), None)
-    from knowledge.vectors import APPROXIMATE_FROM
+    from knowledge.settings import Settings
 
     return {
         "approximate_from": rounded,
-        "current_setting": APPROXIMATE_FROM,
+        "current_setting": Settings.from_env().index.approximate_from,
         "budget_ms": round(budget, 2),
         "exact_ms_per_100k": round(per_vector_ms * 100_000, 2),
         "recall_checked_at": near["vectors"],

@@ -8,12 +8,8 @@ import sys
 from pathlib import Path
 
 from eval.gold import DEFAULT_GOLD  # stdlib-only module: keeps `patient-qa --help` fast
+from knowledge.errors import fail
 from knowledge.settings import RETRIEVAL_MODES
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"patient-qa: {message}", file=sys.stderr)
-    return code
 
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +109,7 @@ def cmd_triage_train(args: argparse.Namespace) -> int:
             progress=lambda message: print(message, file=sys.stderr),
         )
     except (TrainingError, GoldFormatError, ModelLoadError) as err:
-        return _fail(str(err))
+        return fail(str(err), 2)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -132,7 +128,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa.triage_model import TriageModelError
 
     if args.fail_on_regression and not args.baseline:
-        return _fail("--fail-on-regression needs --baseline FILE (for example eval/baseline.json)")
+        return fail("--fail-on-regression needs --baseline FILE (for example eval/baseline.json)", 2)
     from eval.evaluate import run_eval
 
     try:
@@ -146,7 +142,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             write_baseline=Path(args.write_baseline) if args.write_baseline else None,
         )
     except (GoldFormatError, BaselineError, IndexError_, ModelLoadError, FileNotFoundError, TriageModelError) as err:
-        return _fail(str(err), 1)
+        return fail(str(err), 1)
     report = outcome.report
     if args.json:
         print(json.dumps({"headline": report["headline"], "targets": report["targets"],
@@ -203,7 +199,7 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
         result = evaluate_beir(Path(args.beir), modes, Path(args.run_out) if args.run_out else None,
                                progress=sys.stderr.isatty())
     except (BeirFormatError, IndexError_, ModelLoadError) as err:
-        return _fail(str(err), 1)
+        return fail(str(err), 1)
     table = render_beir_table(result)
     if args.out:
         out = Path(args.out)
@@ -233,7 +229,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            index_dir=Path(args.index) if args.index else None, skip=args.skip, store=args.store,
                            pg_scale=args.scale, ray=args.ray)
     except (IndexError_, ModelLoadError, TriageModelError, RayUnavailableError, RayClusterError) as err:
-        return _fail(str(err), 1)
+        return fail(str(err), 1)
     from eval.bench import render_bench
 
     print(render_bench(result))

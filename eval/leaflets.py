@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowledge.text import squash_whitespace
+
 LEAFLET_COUNT = 12
 MIN_QUESTIONS = 3  # articles whose sections are each asked about
 MAX_WORDS = 2500  # a leaflet is a few pages, not a booklet
@@ -92,10 +94,10 @@ def select_articles(medquad: Path, count: int = LEAFLET_COUNT) -> list[LeafletAr
         doc = load_document(source)
         sections = tuple((s.heading_path[-1] if s.heading_path else "", s.text) for s in doc.sections)
         names = [name for name, _ in sections]
-        by_text = {" ".join(text.split()): name for name, text in sections}
+        by_text = {squash_whitespace(text): name for name, text in sections}
         questions = []
         for item in by_article[stem]:
-            section = by_text.get(" ".join(item["gold_answer"].split()))
+            section = by_text.get(squash_whitespace(item["gold_answer"]))
             if section:
                 questions.append(LeafletQuestion(item["id"], item["question"], stem, section))
         words = sum(len(text.split()) for _, text in sections)

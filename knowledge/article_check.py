@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from knowledge.errors import PatientQAError
 from knowledge.loaders import LoadError, sections_from_markdown, split_front_matter
 from knowledge.sentences import split_sentences
+from knowledge.settings import ArticleCheckSettings
+from knowledge.text import is_web_url, squash_whitespace
 
 Level = Literal["error", "warning"]
 AUDIENCES = ("patients", "caregivers", "both")
@@ -51,9 +53,10 @@ class ArticleCheckError(PatientQAError):
 class Rules:
     """What an article must meet; the defaults are the bundled articles' bar (NIH/AMA reading range)."""
 
-    max_grade: float = 8.0  # Flesch-Kincaid grade of the body
-    stale_after_days: int = 365  # a `reviewed` date older than this is a warning
-    min_question_keys: int = 4  # ways patients ask each `##` section, in front matter `questions:`
+    # The defaults are the settings' (ArticleCheckSettings), so the bar is written down once.
+    max_grade: float = ArticleCheckSettings().max_reading_grade  # Flesch-Kincaid grade of the body
+    stale_after_days: int = ArticleCheckSettings().stale_after_days  # an older `reviewed` date is a warning
+    min_question_keys: int = ArticleCheckSettings().min_question_keys  # ways patients ask each `##` section
     today: dt.date = field(default_factory=dt.date.today)
 
 
@@ -101,15 +104,15 @@ class ArticleReport:
 @lru_cache(maxsize=1)
 def blocked_hosts() -> dict[str, str]:
     """Host → reason, from `source_blocklist.yaml`."""
-    import yaml
+    from knowledge.yaml_text import load_yaml
 
-    entries = yaml.safe_load(BLOCKLIST.read_text(encoding="utf-8")) or []
+    entries = load_yaml(BLOCKLIST.read_text(encoding="utf-8")) or []
     return {str(e["host"]).lower(): str(e["reason"]) for e in entries}
 
 
 def source_problem(url: str) -> str | None:
     """Why a source URL must not be cited, or None when it may be."""
-    if not isinstance(url, str) or not re.match(r"^https?://\S+$", url.strip()):
+    if not is_web_url(url):
         return f"{url!r} is not an http(s) URL"
     host = (urlparse(url.strip()).hostname or "").lower()
     try:
@@ -218,7 +221,7 @@ def _sentence_findings(body: str, first_line: int) -> list[Finding]:
         hit = opening_pointer(sentence)
         if hit:
             level, word = hit
-            short = " ".join(sentence.split())
+            short = squash_whitespace(sentence)
             short = short if len(short) <= 90 else short[:87] + "..."
             found.append(Finding(level, "stands-alone",
                                  f'opens with "{word}", so it may not make sense quoted alone: "{short}"',

@@ -180,7 +180,7 @@ def _load(files: Sequence[Path], settings: Settings, skipped: list[SkippedFile],
     for path in iterator:
         try:
             doc = load_document(path, max_bytes=int(settings.limits.max_file_mb * 1_000_000),
-                                html_min_words=settings.limits.html_min_words)
+                                html_min_words=settings.limits.html_min_words, pdf=settings.pdf)
         except LoadError as err:
             skipped.append(SkippedFile(str(path), str(err)))
             continue

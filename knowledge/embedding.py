@@ -224,7 +224,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
     from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError, cached_export
 
     if isinstance(given, Distributor):  # the same embedder and export as a plain build, encoding elsewhere
-        local, export = build_embedders(model_name, backend, threads, given.local)
+        local, export = build_embedders(model_name, backend, threads, given.local, batch_tokens)
         return given.distribute(local), export
     if given is None:
         default = shared_embedder(model_name, threads)

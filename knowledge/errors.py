@@ -8,3 +8,11 @@ from __future__ import annotations
 
 class PatientQAError(Exception):
     """A problem a person can fix; the message says what happened and what to do, on one line."""
+
+
+def fail(message: str, code: int) -> int:
+    """Print `message` as the one `patient-qa: ...` line on stderr and return the exit code, for every command."""
+    import sys
+
+    print(f"patient-qa: {message}", file=sys.stderr)
+    return code

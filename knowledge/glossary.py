@@ -42,7 +42,7 @@ class Glossary:
         for entry in entries:
             for name in entry.names:
                 (exact if name in entry.case_sensitive else by_name).setdefault(
-                    name if name in entry.case_sensitive else _norm(name), entry
+                    name if name in entry.case_sensitive else name_key(name), entry
                 )
         self._by_name, self._exact = by_name, exact
         self._pattern = _compile(sorted(by_name, key=len, reverse=True), re.I)
@@ -52,7 +52,7 @@ class Glossary:
         """Non-overlapping glossary names in `text`, in order."""
         found: list[GlossaryMatch] = []
         taken: list[tuple[int, int]] = []
-        for pattern, table, key in ((self._exact_pattern, self._exact, str), (self._pattern, self._by_name, _norm)):
+        for pattern, table, key in ((self._exact_pattern, self._exact, str), (self._pattern, self._by_name, name_key)):
             if pattern is None:
                 continue
             for match in pattern.finditer(text):
@@ -76,7 +76,8 @@ class Glossary:
         return extra
 
 
-def _norm(name: str) -> str:
+def name_key(name: str) -> str:
+    """How the glossary compares names: lowercase, runs of spaces and hyphens as one space ('CAR-T' == 'car t')."""
     return re.sub(r"[\s\-]+", " ", name.lower()).strip()
 
 
@@ -101,7 +102,7 @@ def _entry(raw: dict) -> GlossaryEntry:
 @lru_cache(maxsize=4)
 def load_glossary(path: Path) -> Glossary:
     """Parse the YAML list of {term, variants, definition, case_sensitive?} entries."""
-    import yaml
+    from knowledge.yaml_text import load_yaml
 
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    raw = load_yaml(Path(path).read_text(encoding="utf-8")) or []
     return Glossary([_entry(item) for item in raw if isinstance(item, dict) and item.get("term")])

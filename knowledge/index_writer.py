@@ -28,6 +28,7 @@ from knowledge.index_folder import (
     build_lock,
 )
 from knowledge.lexical import LexicalIndex
+from knowledge.settings import IndexSettings
 from knowledge.store import BuiltDocument
 from knowledge.vectors import build_vector_index, reconstruct, save_vector_index
 
@@ -135,9 +136,11 @@ def _read_manifest(index_dir: Path) -> dict:
 class EmbeddedWriter:
     """The embedded store's `StoreWriter`: a new folder beside the old one, renamed into place when complete."""
 
-    def __init__(self, index_dir: Path, lock_wait_seconds: float = 10.0) -> None:
+    def __init__(self, index_dir: Path, lock_wait_seconds: float = 10.0,
+                 settings: IndexSettings = IndexSettings()) -> None:
         self.index_dir = Path(index_dir).expanduser()
         self.lock_wait_seconds = lock_wait_seconds
+        self.settings = settings  # the vector index's exact/HNSW switch and parameters
         self._old: KnowledgeIndex | None = None
 
     @property
@@ -213,7 +216,7 @@ class EmbeddedWriter:
             all_vectors = np.vstack([r.chunk_vectors for r in rows])
             if len(all_vectors) != len(all_ids):  # every document was embedded or kept; a gap is a bug
                 raise RuntimeError(f"{len(all_ids)} chunks but {len(all_vectors)} vectors; the build is not saved")
-            save_vector_index(build_vector_index(all_vectors, all_ids), tmp / "chunks.faiss")
+            save_vector_index(build_vector_index(all_vectors, all_ids, self.settings), tmp / "chunks.faiss")
             record = manifest.get("query_encoder")
             if query_encoder is not None and isinstance(record, dict) and record.get("file"):
                 from knowledge.onnx_embedder import place_file

@@ -15,6 +15,7 @@ from knowledge.html_loader import load_html, running_text_words  # noqa: F401 - 
 from knowledge.loading import SIZE_HINT, LoadError, megabytes, title_from_path
 from knowledge.markdown_sections import sections_from_markdown
 from knowledge.pdf_loader import clean_pdf_pages, load_pdf  # noqa: F401 - re-exported
+from knowledge.settings import PdfSettings
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
@@ -25,11 +26,12 @@ SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + TEXT_SUF
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
-def load_document(path: Path, max_bytes: int | None = None, html_min_words: int = 0) -> Document:
+def load_document(path: Path, max_bytes: int | None = None, html_min_words: int = 0,
+                  pdf: PdfSettings = PdfSettings()) -> Document:
     """Load any supported file, choosing the reader by extension; `max_bytes` caps the text a file may hold."""
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        return load_pdf(path, max_text_bytes=max_bytes)
+        return load_pdf(path, max_text_bytes=max_bytes, layout=pdf)
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(
             f"unsupported file type '{suffix or path.name}' (supported: {', '.join(SUPPORTED_SUFFIXES)})"
@@ -79,8 +81,10 @@ def split_front_matter(text: str) -> tuple[dict, str]:
         return {}, text
     import yaml
 
+    from knowledge.yaml_text import load_yaml
+
     try:
-        meta = yaml.safe_load(match.group(1)) or {}
+        meta = load_yaml(match.group(1)) or {}
     except yaml.YAMLError as err:
         raise LoadError(f"front matter is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(meta, dict):

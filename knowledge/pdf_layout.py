@@ -16,19 +16,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from knowledge.settings import PdfSettings
 from knowledge.text import squash_whitespace
 
-CHAR_WIDTH_EM = 0.5  # a sans-serif character is about half an em wide: enough to tell a gap from a word space
-CELL_GAP_EM = 1.5  # runs further apart than this on one baseline are separate cells or columns
-COLUMN_MIN_ROWS = 3  # side-by-side runs on fewer rows than this are a table, never columns
-COLUMN_MIN_WORDS = 5  # columns hold running text; table cells are mostly short
-HEADING_SIZE_RATIO = 1.12  # a line this much larger than the body text is a heading
-HEADING_MAX_WORDS = 15
-HEADING_MAX_CHARS = 120
-PARAGRAPH_GAP_RATIO = 1.5  # a vertical gap this many times the usual line pitch starts a paragraph
+# A typographic fact, not a knob: a sans-serif character is about half an em wide, enough to tell a gap between
+# cells from a word space. The tunable ratios (gaps, heading sizes, the header band) are `PdfSettings`.
+CHAR_WIDTH_EM = 0.5
 TABLE_CELL_SEPARATOR = " | "
-EDGE_BAND = 0.1  # the top and bottom tenth of a page, where running headers and footers sit
-SMALL_PRINT_RATIO = 0.95  # set this much smaller than the body, a line in that band is a header or footer
 
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.IGNORECASE)
@@ -143,7 +137,7 @@ def _segments(runs: Sequence[Run]) -> list[_Segment]:
     return [s for s in segments if s.text]
 
 
-def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
+def _rows(segments: list[_Segment], layout: PdfSettings) -> list[list[_Segment]]:
     """Segments on one baseline, top to bottom, left to right; touching segments merged into one."""
     rows: list[list[_Segment]] = []
     for seg in sorted(segments, key=lambda s: (-s.y, s.x)):
@@ -157,7 +151,7 @@ def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
         merged = [row[0]]
         for seg in row[1:]:
             prev = merged[-1]
-            if seg.x <= prev.end + CELL_GAP_EM * prev.size:
+            if seg.x <= prev.end + layout.cell_gap_em * prev.size:
                 joiner = "" if prev.text.endswith(("-", "/")) else " "
                 prev.text = prev.text + joiner + seg.text
                 prev.chars.update(seg.chars)
@@ -177,16 +171,16 @@ def _mode_x(segments: list[_Segment]) -> float:
     return Counter(round(seg.x) for seg in segments).most_common(1)[0][0]
 
 
-def _columns(segments: list[_Segment], middle: float) -> tuple[float, float] | None:
+def _columns(segments: list[_Segment], middle: float, layout: PdfSettings) -> tuple[float, float] | None:
     """(left, right) column edges when the page sets running text in two columns, else None.
 
-    Lines of running text (5+ words on average) starting right of the middle make a right column; short
+    Lines of running text (`column_min_words` on average) starting right of the middle make a right column; short
     cells there are a table's, read row by row instead.
     """
     right = [seg for seg in segments if seg.x >= middle * 0.8]
-    if len(right) < COLUMN_MIN_ROWS:
+    if len(right) < layout.column_min_rows:
         return None
-    if sum(len(seg.text.split()) for seg in right) / len(right) < COLUMN_MIN_WORDS:
+    if sum(len(seg.text.split()) for seg in right) / len(right) < layout.column_min_words:
         return None
     right_x = _mode_x(right)
     left = [seg for seg in segments if seg.x < right_x - 2 and seg.end <= right_x + 2 * seg.size]
@@ -195,12 +189,12 @@ def _columns(segments: list[_Segment], middle: float) -> tuple[float, float] | N
     return _mode_x(left), right_x
 
 
-def page_lines(runs: Sequence[Run], page: int, page_width: float) -> list[Line]:
+def page_lines(runs: Sequence[Run], page: int, page_width: float, layout: PdfSettings = PdfSettings()) -> list[Line]:
     """The lines of one page in reading order: two-column parts column by column, tables row by row."""
     segments = _segments(runs)
-    edges = _columns(segments, page_width / 2)
+    edges = _columns(segments, page_width / 2, layout)
     if edges is None:
-        return _plain_lines(_rows(segments), page)
+        return _plain_lines(_rows(segments, layout), page)
     left_x, right_x = edges
     right = [seg for seg in segments if seg.x >= right_x - 2]
     left = [seg for seg in segments
@@ -212,8 +206,8 @@ def page_lines(runs: Sequence[Run], page: int, page_width: float) -> list[Line]:
     above = [seg for seg in others if seg.y > top]
     below = [seg for seg in others if seg.y < bottom]
     inside = [seg for seg in others if bottom <= seg.y <= top]
-    return (_plain_lines(_rows(above), page) + _plain_lines(_rows(left + inside), page)
-            + _plain_lines(_rows(right), page) + _plain_lines(_rows(below), page))
+    return (_plain_lines(_rows(above, layout), page) + _plain_lines(_rows(left + inside, layout), page)
+            + _plain_lines(_rows(right, layout), page) + _plain_lines(_rows(below, layout), page))
 
 
 def _plain_lines(rows: list[list[_Segment]], page: int) -> list[Line]:
@@ -244,11 +238,12 @@ def repeated_edge_keys(pages: Sequence[Sequence[str]]) -> set[str]:
     return {key for key, count in counts.items() if count >= threshold and key}
 
 
-def drop_running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float] = ()) -> list[list[Line]]:
+def drop_running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float] = (),
+                       layout: PdfSettings = PdfSettings()) -> list[list[Line]]:
     """Pages without running headers, footers and page numbers (only ever among a page's first or last two lines).
 
     A line is running text when it recurs on half the pages, is a page number, or (for a leaflet too short
-    for repetition to show) sits in the page's outer tenth in print smaller than the body's.
+    for repetition to show) sits in the page's outer band (`edge_band`) in print smaller than the body's.
     """
     repeated = repeated_edge_keys([[line.text for line in page] for page in pages])
     body_size, _ = _body_style([line for page in pages for line in page])
@@ -257,25 +252,27 @@ def drop_running_lines(pages: Sequence[Sequence[Line]], heights: Sequence[float]
         height = heights[number] if number < len(heights) else 0.0
         edges = set(range(min(2, len(page)))) | set(range(max(0, len(page) - 2), len(page)))
         kept_pages.append([line for i, line in enumerate(page)
-                           if not (_at_edge(i, line, edges, height) and _running(line, repeated, height, body_size))])
+                           if not (_at_edge(i, line, edges, height, layout)
+                                   and _running(line, repeated, height, body_size, layout))])
     return kept_pages
 
 
-def _in_margin(line: Line, height: float) -> bool:
-    """In the page's top or bottom tenth (never, when the page height is unknown)."""
-    return height > 0 and not height * EDGE_BAND <= line.y <= height * (1 - EDGE_BAND)
+def _in_margin(line: Line, height: float, layout: PdfSettings) -> bool:
+    """In the page's top or bottom band (never, when the page height is unknown)."""
+    band = layout.edge_band
+    return height > 0 and not height * band <= line.y <= height * (1 - band)
 
 
-def _at_edge(i: int, line: Line, edges: set[int], height: float) -> bool:
+def _at_edge(i: int, line: Line, edges: set[int], height: float, layout: PdfSettings) -> bool:
     """Among the first or last two lines; two columns put a page's last line mid-order, so margins count too."""
-    return i in edges or _in_margin(line, height)
+    return i in edges or _in_margin(line, height, layout)
 
 
-def _running(line: Line, repeated: set[str], height: float, body_size: float) -> bool:
+def _running(line: Line, repeated: set[str], height: float, body_size: float, layout: PdfSettings) -> bool:
     """A repeated edge line, a page number, or small print in the margin."""
     if _edge_key(line.text) in repeated or PAGE_NUMBER.match(line.text):
         return True
-    return _in_margin(line, height) and line.size < body_size * SMALL_PRINT_RATIO
+    return _in_margin(line, height, layout) and line.size < body_size * layout.small_print_ratio
 
 
 def most_repeated_line(pages: Sequence[Sequence[Line]]) -> tuple[str, int, int]:
@@ -298,23 +295,24 @@ def _body_style(lines: Sequence[Line]) -> tuple[float, bool]:
     return (sizes.most_common(1)[0][0] if sizes else 0.0), bold > total / 2
 
 
-def _looks_like_heading(line: Line, body_size: float, body_bold: bool) -> bool:
+def _looks_like_heading(line: Line, body_size: float, body_bold: bool, layout: PdfSettings) -> bool:
     """A short line, not a sentence or a list item, set larger than the body or bold where the body is not."""
     text = line.text
-    if (line.table_row or line.is_list_item or len(text) > HEADING_MAX_CHARS or len(text.split()) > HEADING_MAX_WORDS
+    if (line.table_row or line.is_list_item or len(text) > layout.heading_max_chars
+            or len(text.split()) > layout.heading_max_words
             or _NOT_A_HEADING_END.search(text) or not any(c.isalpha() for c in text)):
         return False
-    larger = line.size >= body_size * HEADING_SIZE_RATIO
+    larger = line.size >= body_size * layout.heading_size_ratio
     bolder = line.bold and not body_bold and line.size >= body_size * 0.95
     return larger or bolder
 
 
-def structure(pages: Sequence[Sequence[Line]]) -> list[Block]:
+def structure(pages: Sequence[Sequence[Line]], layout: PdfSettings = PdfSettings()) -> list[Block]:
     """Body lines and headings in reading order; consecutive lines of one heading (a wrapped heading) merged."""
     lines = [line for page in pages for line in page]
     body_size, body_bold = _body_style(lines)
     styles: list[tuple[float, bool]] = []
-    flagged = [(line, _looks_like_heading(line, body_size, body_bold)) for line in lines]
+    flagged = [(line, _looks_like_heading(line, body_size, body_bold, layout)) for line in lines]
     for line, heading in flagged:
         if heading:
             styles.append((round(line.size, 1), line.bold))
@@ -326,7 +324,7 @@ def structure(pages: Sequence[Sequence[Line]]) -> list[Block]:
     blocks: list[Block] = []
     previous: Line | None = None
     for line, heading in flagged:
-        gap = previous is not None and previous.page == line.page and previous.y - line.y > PARAGRAPH_GAP_RATIO * pitch
+        gap = previous is not None and previous.page == line.page and previous.y - line.y > layout.paragraph_gap_ratio * pitch
         level = level_of[(round(line.size, 1), line.bold)] if heading else 0
         last = blocks[-1] if blocks else None
         if (level and last is not None and last.heading_level == level and last.line.page == line.page

@@ -26,16 +26,16 @@ from knowledge.pdf_layout import (
     repeated_edge_keys,
     structure,
 )
+from knowledge.settings import PdfSettings
 from knowledge.text import squash_whitespace
 
-REPEATED_LINE_SHARE = 0.5  # a PDF whose commonest line is this share of all lines is a stamp or a watermark
 NO_TEXT_LAYER = "no text layer (scanned?): OCR it first (the PDF has no extractable text)"
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*([a-z])")
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
 
 
-def load_pdf(path: Path, max_text_bytes: int | None = None) -> Document:
+def load_pdf(path: Path, max_text_bytes: int | None = None, layout: PdfSettings = PdfSettings()) -> Document:
     """A PDF's sections and title from its layout; encrypted, corrupt, scanned and over-long PDFs are `LoadError`s."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -51,13 +51,13 @@ def load_pdf(path: Path, max_text_bytes: int | None = None) -> Document:
                 unlocked = False
             if not unlocked:
                 raise LoadError("encrypted PDF (password protected); save an unprotected copy and rebuild")
-        raw_pages = _read_pages(reader, path, max_text_bytes)
+        raw_pages = _read_pages(reader, path, max_text_bytes, layout)
         heights = [_page_height(page) for page in reader.pages]
     except LoadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
         raise LoadError(f"unreadable PDF ({type(err).__name__}: {str(err)[:80]})") from None
-    return document_from_lines(raw_pages, str(path), _metadata_title(reader), heights)
+    return document_from_lines(raw_pages, str(path), _metadata_title(reader), heights, layout)
 
 
 def _page_height(page) -> float:
@@ -69,18 +69,18 @@ def _page_height(page) -> float:
 
 
 def document_from_lines(raw_pages: list[list[Line]], source_path: str, metadata_title: str = "",
-                        heights: list[float] | tuple[float, ...] = ()) -> Document:
+                        heights: list[float] | tuple[float, ...] = (), layout: PdfSettings = PdfSettings()) -> Document:
     """Sections, headings and title from reading-order lines; the reasons a PDF is not an article are `LoadError`s."""
     if not any(raw_pages):
         raise LoadError(NO_TEXT_LAYER)
     text, count, total = most_repeated_line(raw_pages)
-    if count >= 3 and count >= REPEATED_LINE_SHARE * total:
+    if count >= 3 and count >= layout.repeated_line_share * total:
         raise LoadError(f"text is mostly one repeated line ({text[:40]!r} is {count} of {total} lines): "
                         "a stamp or watermark, not an article")
-    pages = drop_running_lines(raw_pages, heights)
+    pages = drop_running_lines(raw_pages, heights, layout)
     if not any(pages):
         raise LoadError("only running headers, footers and page numbers, no body text")
-    blocks = structure(pages)
+    blocks = structure(pages, layout)
     first_heading = next((b for b in blocks if b.heading_level and b.line.page == _first_page(blocks)), None)
     title = metadata_title or (first_heading.line.text if first_heading else "") or title_from_path(source_path)
     # The first heading names the document, not a section, when it is the only one set that large.
@@ -120,12 +120,12 @@ def _sections(blocks: list[Block]) -> list[Section]:
     return sections
 
 
-def _read_pages(reader, path: Path, max_text_bytes: int | None) -> list[list[Line]]:
+def _read_pages(reader, path: Path, max_text_bytes: int | None, layout: PdfSettings) -> list[list[Line]]:
     """Reading-order lines of every page, stopping as soon as the text passes the limit."""
     pages: list[list[Line]] = []
     total = 0
     for number, page in enumerate(_pages_with_progress(reader, path), start=1):
-        lines = _page_lines(page, number)
+        lines = _page_lines(page, number, layout)
         pages.append(lines)
         total += sum(len(line.text.encode("utf-8", "surrogatepass")) + 1 for line in lines)
         if max_text_bytes is not None and total > max_text_bytes:
@@ -145,7 +145,7 @@ def _pages_with_progress(reader, path: Path):
     return tqdm(pages, desc=f"reading {path.name}", unit="page", leave=False)
 
 
-def _page_lines(page, number: int) -> list[Line]:
+def _page_lines(page, number: int, layout: PdfSettings) -> list[Line]:
     """One page's lines; a page pypdf cannot parse contributes nothing rather than failing the file."""
     runs: list[Run] = []
     fonts: dict[int, tuple[bool, bool]] = {}
@@ -169,7 +169,7 @@ def _page_lines(page, number: int) -> list[Line]:
         width = float(page.mediabox.width)
     except Exception:  # noqa: BLE001 - malformed content streams raise arbitrary errors
         return []
-    return page_lines(runs, number, width)
+    return page_lines(runs, number, width, layout)
 
 
 def _font_flags(font) -> tuple[bool, bool]:

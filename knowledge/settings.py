@@ -24,8 +24,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_GLOSSARY = PACKAGE_DIR / "glossary.yaml"
 DEFAULT_TRIAGE_MODEL = PACKAGE_DIR.parent / "qa" / "triage_model.npz"
-RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
-EMBEDDING_BACKENDS = ("auto", "onnx", "torch")  # the one list of retrieval modes (CLI choices, Retriever, eval)
+RETRIEVAL_MODES = ("hybrid", "bm25", "dense")  # the one list of retrieval modes (CLI choices, Retriever, eval)
+EMBEDDING_BACKENDS = ("auto", "onnx", "torch")
 ENV_PREFIX = "PATIENT_QA_"
 
 
@@ -78,6 +78,16 @@ class IndexSettings:
                                 "build's memory low (64 chunks of 256 held 1 GB) and run faster", minimum=64)
     question_keys_in_bm25: bool = setting(True, "index each section's question keys (front matter `questions:`) as "
                                           "extra BM25 words for its chunks (doc2query)")
+    # Measured by `patient-qa bench` (2 cores, 1 query thread): exact search costs about 5.8 ms per 100k chunks, and
+    # past ~85k it takes more than half the embedding floor (~8-10 ms). HNSW answers in under 0.5 ms up to 1M chunks.
+    approximate_from: int = setting(80_000, "from this many chunks the vector index is approximate (HNSW) instead "
+                                    "of exact; 0 always approximates", minimum=0)
+    hnsw_neighbours: int = setting(32, "links per vector in the HNSW graph (FAISS's M): more is better recall, more "
+                                   "memory", minimum=2)
+    hnsw_ef_construction: int = setting(80, "HNSW breadth while building: more is a better graph, a slower build",
+                                        minimum=1)
+    hnsw_ef_search: int = setting(128, "HNSW breadth of each search (measured: recall@10 0.95 at 100k vectors, "
+                                  "+0.2 ms over 64)", minimum=1)
     embedding_backend: str = setting("auto", "how texts are embedded: auto (the index's verified ONNX export, else "
                                      "sentence-transformers with a notice), onnx (require the export), torch "
                                      "(always sentence-transformers, the slow start)", choices=EMBEDDING_BACKENDS)
@@ -95,6 +105,8 @@ class RetrievalSettings:
     dense_weight: float = setting(1.0, "weight of the dense ranking in the fusion", minimum=0.0)
     lexical_weight: float = setting(1.0, "weight of the BM25 ranking in the fusion", minimum=0.0)
     glossary_expansions: int = setting(3, "other names of glossary concepts added to the BM25 query", minimum=0)
+    spelling_min_length: int = setting(5, "words shorter than this are never corrected as typos (too many "
+                                       "short words are one edit apart)", minimum=2)
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,16 @@ class ChatSettings:
     turns_in_flight: int = setting(16, "chat turns in flight at once; a turn waiting for an answer slot shows "
                                    "'Looking through the articles...' and must not block the next turn", minimum=1)
     max_comment_chars: int = setting(2000, "a feedback comment is stored up to this many characters", minimum=1)
+    login_first_delay_s: float = setting(1.0, "after one wrong password a client waits this many seconds; each "
+                                         "further failure doubles it", minimum=0.0)
+    login_max_delay_s: float = setting(60.0, "longest wait after failed sign-ins, in seconds", minimum=0.0)
+    login_hold_s: float = setting(5.0, "a wait up to this long holds the sign-in attempt instead of refusing it "
+                                  "(Gradio's sign-in page shows nothing for a 429)", minimum=0.0)
+    login_forget_after_s: float = setting(3600.0, "a client that stopped failing this many seconds ago starts afresh",
+                                          minimum=0.0)
+    sheet_lines_per_question: int = setting(3, "blank lines to write the care team's answer under each question "
+                                            "of the visit sheet", minimum=0)
+    sheet_lines_for_notes: int = setting(6, "blank lines for notes at the end of the visit sheet", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -253,6 +275,30 @@ class RaySettings:
 
 
 @dataclass(frozen=True)
+class PdfSettings:
+    """How a PDF page's runs of text are read as lines, columns, tables, headings and running headers."""
+
+    cell_gap_em: float = setting(1.5, "runs further apart than this many font sizes on one baseline are separate "
+                                 "table cells or columns", minimum=0.0)
+    column_min_rows: int = setting(3, "side-by-side runs on fewer rows than this are a table, never two columns",
+                                   minimum=1)
+    column_min_words: float = setting(5.0, "a right column's lines average at least this many words (running "
+                                      "text); shorter cells are a table's", minimum=0.0)
+    heading_size_ratio: float = setting(1.12, "a line set this many times larger than the body text is a heading",
+                                        minimum=1.0)
+    heading_max_words: int = setting(15, "a longer line is never a heading", minimum=1)
+    heading_max_chars: int = setting(120, "a line with more characters is never a heading", minimum=1)
+    paragraph_gap_ratio: float = setting(1.5, "a vertical gap this many times the usual line pitch starts a "
+                                         "paragraph", minimum=1.0)
+    edge_band: float = setting(0.1, "share of the page height at the top and at the bottom where running headers "
+                               "and footers sit", minimum=0.0, maximum=0.5)
+    small_print_ratio: float = setting(0.95, "a line in the edge band set smaller than this share of the body size "
+                                       "is a header or footer", minimum=0.0, maximum=1.0)
+    repeated_line_share: float = setting(0.5, "a PDF whose commonest line is this share of all its lines is a "
+                                         "stamp or a watermark, not an article", minimum=0.0, maximum=1.0)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, by group: `settings.answer.abstain_threshold`, `settings.index.index_dir`, ..."""
 
@@ -266,6 +312,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     ray: RaySettings = field(default_factory=RaySettings)
+    pdf: PdfSettings = field(default_factory=PdfSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -6,8 +6,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from knowledge.settings import RetrievalSettings
+
 _WORD = re.compile(r"[a-z][a-z\-]{3,}")
-MIN_LENGTH = 5
 
 
 def _deletions(word: str) -> set[str]:
@@ -17,21 +18,22 @@ def _deletions(word: str) -> set[str]:
 class Speller:
     """Maps an unknown word to the most frequent corpus word within one insertion, deletion or swap."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str], min_length: int = RetrievalSettings().spelling_min_length) -> None:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(_WORD.findall(text.lower()))
         self.counts = counts
+        self.min_length = min_length
         self._by_deletion: dict[str, list[str]] = {}
         for word in counts:
-            if len(word) >= MIN_LENGTH - 1:
+            if len(word) >= min_length - 1:
                 for variant in _deletions(word) | {word}:
                     self._by_deletion.setdefault(variant, []).append(word)
 
     def correct(self, word: str) -> str | None:
         """The corpus word this one is probably a typo of, or None if it is known or nothing is close."""
         word = word.lower()
-        if len(word) < MIN_LENGTH or word in self.counts or not word.isalpha():
+        if len(word) < self.min_length or word in self.counts or not word.isalpha():
             return None
         found: set[str] = set()
         for variant in _deletions(word) | {word}:

@@ -236,4 +236,4 @@ def open_writer(settings: Settings) -> StoreWriter:
     from knowledge.index_writer import EmbeddedWriter
 
     return EmbeddedWriter(Path(store).expanduser() if store else settings.index.index_dir,
-                          settings.limits.build_lock_wait_seconds)
+                          settings.limits.build_lock_wait_seconds, settings.index)

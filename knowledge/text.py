@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_WEB_URL = re.compile(r"https?://")
+_WEB_URL = re.compile(r"https?://\S+")
 
 
 def squash_whitespace(text: str) -> str:
@@ -13,5 +13,7 @@ def squash_whitespace(text: str) -> str:
 
 
 def is_web_url(url: str | None) -> bool:
-    """Whether a source's url is a link a reader can follow (http or https), not a file path or a blank."""
-    return bool(url) and bool(_WEB_URL.match(url or ""))
+    """Whether a source's url is a link a reader can follow (http or https, no spaces), not a file path or a blank.
+
+    The one URL check: links in answers and visit sheets, and the article checker's `sources:`."""
+    return isinstance(url, str) and bool(_WEB_URL.fullmatch(url.strip()))

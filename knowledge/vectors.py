@@ -6,29 +6,29 @@ from pathlib import Path
 
 import numpy as np
 
-# Measured by `patient-qa bench` (2 cores, 1 query thread): exact search costs about 5.8 ms per 100k
-# chunks, and past ~85k it takes more than half the embedding floor (~8-10 ms), which leaves no room for
-# `ask` to stay within twice the floor. HNSW answers in under 0.5 ms up to 1M chunks.
-APPROXIMATE_FROM = 80_000
+from knowledge.settings import IndexSettings
 
 
-def new_vector_index(dimension: int, size: int):
-    """IndexIDMap2(IndexFlatIP) for our sizes; HNSW (ids kept by the map) from APPROXIMATE_FROM chunks."""
+def new_vector_index(dimension: int, size: int, settings: IndexSettings = IndexSettings()):
+    """IndexIDMap2(IndexFlatIP) for our sizes; HNSW (ids kept by the map) from `settings.approximate_from` chunks.
+
+    The switch point and the HNSW parameters are measured by `patient-qa bench` (see IndexSettings).
+    """
     import faiss
 
     inner: faiss.Index
-    if size >= APPROXIMATE_FROM:
-        inner = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = 80
-        inner.hnsw.efSearch = 128  # measured: recall@10 0.95 at 100k vectors, +0.2 ms over 64
+    if size >= settings.approximate_from:
+        inner = faiss.IndexHNSWFlat(dimension, settings.hnsw_neighbours, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = settings.hnsw_ef_construction
+        inner.hnsw.efSearch = settings.hnsw_ef_search
     else:
         inner = faiss.IndexFlatIP(dimension)
     return faiss.IndexIDMap2(inner)
 
 
-def build_vector_index(vectors: np.ndarray, ids: np.ndarray):
+def build_vector_index(vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings = IndexSettings()):
     """A filled index: row i of `vectors` is findable under `ids[i]`."""
-    index = new_vector_index(vectors.shape[1], len(ids))
+    index = new_vector_index(vectors.shape[1], len(ids), settings)
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
     return index

@@ -92,7 +92,7 @@ class Assistant:
             if version != self._library_version:
                 from qa.retrieval import library_speller
 
-                self.retriever.speller = library_speller(self.index)
+                self.retriever.speller = library_speller(self.index, self.settings.retrieval.spelling_min_length)
                 self.library = self._library_words()
                 self._library_version = version
 

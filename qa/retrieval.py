@@ -33,11 +33,11 @@ class RetrievalResult:
     query: str = ""  # the query as searched, typos repaired
 
 
-def library_speller(index: KnowledgeStore):
+def library_speller(index: KnowledgeStore, min_length: int):
     """A speller that knows every word of the library's titles, headings and text."""
     from knowledge.spelling import Speller
 
-    return Speller(f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.all_chunks())
+    return Speller((f"{c.title} {' '.join(c.heading_path)} {c.text}" for c in index.all_chunks()), min_length)
 
 
 class Retriever:
@@ -57,7 +57,7 @@ class Retriever:
         self.depth = depth or settings.search_depth
         self.dense_weight = settings.dense_weight
         self.lexical_weight = settings.lexical_weight
-        self.speller = speller if speller is not None else library_speller(index)
+        self.speller = speller if speller is not None else library_speller(index, settings.spelling_min_length)
 
     def expansions(self, query: str) -> list[str]:
         """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""

@@ -104,9 +104,9 @@ def load_rules(path: Path | None = None) -> _Rules:
 
 @lru_cache(maxsize=4)
 def _compile_rules(path: Path) -> _Rules:
-    import yaml
+    from knowledge.yaml_text import load_yaml
 
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_yaml(path.read_text(encoding="utf-8"))
     compile_all = lambda items: tuple(re.compile(p, re.I) for p in items or ())  # noqa: E731
     symptoms = {name: compile_all(items) for name, items in (raw.get("symptoms") or {}).items()}
     groups = {key: compile_all(value) for key, value in raw.items() if key != "symptoms"}

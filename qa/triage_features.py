@@ -17,6 +17,8 @@ import numpy as np
 
 from knowledge.text import squash_whitespace
 
+# Part of the trained triage model's feature layout, not knobs: the weights in qa/triage_model.npz are indexed by
+# these hashed character n-grams, so changing them means retraining (`make triage-model`).
 NGRAM_RANGE = (3, 5)
 HASH_BITS = 16
 HASH_SIZE = 1 << HASH_BITS

@@ -15,11 +15,28 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
+from knowledge.settings import ChatSettings  # noqa: E402
 from ui import visit_sheet as vs  # noqa: E402
-from ui.chat_handlers import (answer_turn, articles_root, clear_conversation, export_sheet,  # noqa: E402
-                              record_comment, record_feedback, remove_from_sheet, save_to_sheet, select_answer)
-from ui.chat_render import (HEADER_HTML, HEADER_JS, SOURCES_PLACEHOLDER, crisis_html,  # noqa: E402
-                            disclaimer_html, saved_answers_html, saved_choices)
+from ui.chat_handlers import (  # noqa: E402
+    answer_turn,
+    articles_root,
+    clear_conversation,
+    export_sheet,
+    record_comment,
+    record_feedback,
+    remove_from_sheet,
+    save_to_sheet,
+    select_answer,
+)
+from ui.chat_render import (  # noqa: E402
+    HEADER_HTML,
+    HEADER_JS,
+    SOURCES_PLACEHOLDER,
+    crisis_html,
+    disclaimer_html,
+    saved_answers_html,
+    saved_choices,
+)
 from ui.exports import ExportFolder  # noqa: E402
 from ui.guards import BodyLimitMiddleware, LoginThrottleMiddleware, hide_input_values  # noqa: E402
 
@@ -254,7 +271,8 @@ def build_app(assistant, settings=None, feedback_store=None):
         def on_export(current, questions_text, notes_text, chosen, request: gr.Request):
             folder = exports.new()
             try:
-                new_sheet, paths, message = export_sheet(current, questions_text, notes_text, chosen, folder)
+                new_sheet, paths, message = export_sheet(current, questions_text, notes_text, chosen, folder,
+                                                         settings.chat)
                 # served from Gradio's cache (the copy keeps mode 0600); the private copy goes at once
                 served = [files.move_resource_to_block_cache(p) for p in paths]
             finally:
@@ -296,18 +314,20 @@ def build_app(assistant, settings=None, feedback_store=None):
 
 
 def launch(app, host: str = "127.0.0.1", port: int | None = 7860, auth: tuple[str, str] | None = None,
-           prevent_thread_lock: bool = False, quiet: bool = False, max_request_bytes: int | None = None):
+           prevent_thread_lock: bool = False, quiet: bool = False, max_request_bytes: int | None = None,
+           chat_settings: ChatSettings | None = None):
     """Serve the app on `host:port` with the local theme; nothing is fetched from or sent to the internet.
 
     Request bodies over `max_request_bytes` (default: the setting's default) are refused unread, and failed
-    sign-ins make the client wait longer each time.
+    sign-ins make the client wait longer each time (`chat_settings.login_*`, default: the settings' defaults).
     """
     from starlette.middleware import Middleware
 
     from knowledge.settings import LimitsSettings
 
     limit = max_request_bytes or LimitsSettings().max_request_bytes
-    middleware = [Middleware(BodyLimitMiddleware, max_bytes=limit), Middleware(LoginThrottleMiddleware)]
+    middleware = [Middleware(BodyLimitMiddleware, max_bytes=limit),
+                  Middleware(LoginThrottleMiddleware, settings=chat_settings or ChatSettings())]
     return app.launch(
         app_kwargs={"middleware": middleware},
         server_name=host,

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from knowledge.errors import fail
 from ui.default_index import default_index_is_stale, ensure_default_index  # noqa: F401 - shared with `ask`
 
 DEFAULT_HOST = "127.0.0.1"
@@ -33,11 +34,6 @@ def add_chat_parser(sub) -> None:
     chat.set_defaults(func=cmd_chat)
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"patient-qa: {message}", file=sys.stderr)
-    return code
-
-
 def parse_auth(value: str | None) -> tuple[str, str] | None:
     """'user:pass' -> ('user', 'pass'); the password may contain ':'."""
     if not value:
@@ -57,7 +53,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         auth = parse_auth(args.auth or os.environ.get("PATIENT_QA_AUTH"))
     except ValueError as err:
-        return _fail(str(err), 2)
+        return fail(str(err), 2)
     from knowledge.store import is_server_url, shown_location, where
 
     overrides: dict[str, object] = where(args.index, args.store)
@@ -71,9 +67,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     folder = args.index or (store if store and not is_server_url(store) else None)
     if folder:
         if not (Path(folder).expanduser() / "manifest.json").exists():
-            return _fail(f"no index in {folder}. Build it first:\n"
+            return fail(f"no index in {folder}. Build it first:\n"
                          f"  patient-qa index build [ARTICLES ...] --index {folder}\n"
-                         "or leave out --index to use the bundled articles.")
+                         "or leave out --index to use the bundled articles.", 1)
     elif store:
         print(f"Using the library at {shown_location(store)}", flush=True)
     else:
@@ -91,7 +87,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         assistant = Assistant(settings)
         assistant.warm_up()
     except (IndexError_, ModelLoadError, TriageModelError) as err:
-        return _fail(str(err))
+        return fail(str(err), 1)
 
     from ui.chat import build_app, launch
     from ui.feedback import feedback_path
@@ -110,11 +106,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     # a stopped service (SIGTERM) exits like Ctrl+C, so exported visit sheets are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        launch(app, host=host, port=port, auth=auth, quiet=True, max_request_bytes=settings.max_request_bytes)
+        launch(app, host=host, port=port, auth=auth, quiet=True, max_request_bytes=settings.limits.max_request_bytes,
+               chat_settings=settings.chat)
     except KeyboardInterrupt:
         pass
     except OSError as err:
-        return _fail(f"could not start the web server on {host}:{port} ({err}); try another --port.")
+        return fail(f"could not start the web server on {host}:{port} ({err}); try another --port.", 1)
     finally:
         app.exports.close()  # exported visit sheets do not outlive the server
     return 0

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from knowledge.settings import ChatSettings
 from qa.types import Answer
 from ui import visit_sheet as vs
 from ui.chat_render import (
@@ -204,10 +205,10 @@ def remove_from_sheet(sheet: vs.VisitSheet, position, chosen: Sequence[str] | No
 
 
 def export_sheet(sheet: vs.VisitSheet, questions: str, notes: str, chosen: Sequence[str] | None,
-                 folder: Path) -> tuple[vs.VisitSheet, list[str], str]:
+                 folder: Path, settings: ChatSettings = ChatSettings()) -> tuple[vs.VisitSheet, list[str], str]:
     """Write the Markdown and PDF files; returns (sheet with the form's text, [md, pdf], status)."""
     sheet = vs.with_user_text(sheet, questions=questions or "", notes=notes or "", chosen=list(chosen or []))
     if sheet.is_empty:
         return sheet, [], "The visit sheet is empty: save an answer or write a question first."
-    md, pdf = vs.export_files(sheet, folder)
+    md, pdf = vs.export_files(sheet, folder, settings=settings)
     return sheet, [str(md), str(pdf)], "Your visit sheet is ready: download the PDF to print or the Markdown to edit."

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from knowledge.errors import PatientQAError
+from knowledge.errors import PatientQAError, fail
 from knowledge.settings import SPECS, add_setting_flags, describe_settings, settings_from_args
 from knowledge.text import squash_whitespace
 
@@ -16,11 +16,6 @@ DEBUG_FLAG = "--debug"
 
 def _print_json(data: object) -> None:
     print(json.dumps(data, ensure_ascii=False))
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"patient-qa: {message}", file=sys.stderr)
-    return code
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -41,9 +36,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     except NothingIndexedError as err:
         if args.json:
             _print_json(err.report.to_json())
-        return _fail(str(err), 1)
+        return fail(str(err), 1)
     except KeyboardInterrupt:
-        return _fail("build interrupted; the previous index is unchanged", 130)
+        return fail("build interrupted; the previous index is unchanged", 130)
     if args.json:
         _print_json(report.to_json())
         return 0
@@ -157,7 +152,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_answer(empty_answer(), args.json)
         return 0
     if args.questions and args.questions != "-" and not Path(args.questions).is_file():
-        return _fail(f"no such file: {args.questions}; give a JSONL file of questions or '-' for stdin", 2)
+        return fail(f"no such file: {args.questions}; give a JSONL file of questions or '-' for stdin", 2)
     if not args.index and not args.store:
         from ui.default_index import ensure_default_index
 
@@ -292,12 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     except PatientQAError as err:
         if debug:
             raise
-        return _fail(_one_line(str(err)), 1)
+        return fail(_one_line(str(err)), 1)
     except Exception as err:  # noqa: BLE001 - a bug must still end in a message, not a traceback
         if debug:
             raise
-        return _fail(f"unexpected error ({type(err).__name__}: {_one_line(str(err))[:200]}); "
-                     "rerun with --debug and report the traceback", 1)
+        return fail(f"unexpected error ({type(err).__name__}: {_one_line(str(err))[:200]}); "
+                    "rerun with --debug and report the traceback", 1)
 
 
 def _one_line(message: str) -> str:

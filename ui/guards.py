@@ -13,18 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from knowledge.settings import ChatSettings
+
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOGIN_PATHS = ("/login", "/gradio_api/login")
-FIRST_DELAY_S = 1.0  # after one wrong password a person waits a second; each further failure doubles it
-MAX_DELAY_S = 60.0
-# A wait up to this long is served by holding the attempt, not refusing it: Gradio's sign-in page shows nothing
-# for a 429, so a person who mistyped once or twice just sees a slower answer.
-HOLD_S = 5.0
-FORGET_AFTER_S = 3600.0  # a client that stopped failing an hour ago starts afresh
 
 
 async def _send_json(send: Send, status: int, body: dict, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
@@ -98,19 +94,23 @@ class _Failures:
     holding: bool = False
 
 
-def failure_delay(count: int) -> float:
-    """Seconds a client must wait after `count` failed sign-ins in a row: 1, 2, 4, ... up to a minute."""
-    return 0.0 if count <= 0 else min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** (count - 1))
+def failure_delay(count: int, settings: ChatSettings = ChatSettings()) -> float:
+    """Seconds a client must wait after `count` failed sign-ins in a row: 1, 2, 4, ... up to a minute by default."""
+    return 0.0 if count <= 0 else min(settings.login_max_delay_s, settings.login_first_delay_s * 2 ** (count - 1))
 
 
 class LoginThrottleMiddleware:
     """A growing wait per client after failed sign-ins; attempts during the wait are refused (429) unchecked.
 
-    Gradio's `auth` callable sees no client address, so the throttle sits in front of the login route.
+    Gradio's `auth` callable sees no client address, so the throttle sits in front of the login route. A wait up
+    to `login_hold_s` is served by holding the attempt, not refusing it: Gradio's sign-in page shows nothing for a
+    429, so a person who mistyped once or twice just sees a slower answer.
     """
 
-    def __init__(self, app: ASGIApp, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, app: ASGIApp, settings: ChatSettings = ChatSettings(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
+        self.settings = settings
         self.clock = clock
         self.failures: dict[str, _Failures] = {}
         self.lock = asyncio.Lock()
@@ -125,7 +125,7 @@ class LoginThrottleMiddleware:
             self._forget_old(now)
             entry = self.failures.setdefault(client, _Failures())
             wait = entry.blocked_until - now
-            hold = 0 < wait <= HOLD_S and not entry.holding and entry.count > 0
+            hold = 0 < wait <= self.settings.login_hold_s and not entry.holding and entry.count > 0
             if hold:
                 entry.holding = True
             elif wait > 0:
@@ -136,12 +136,12 @@ class LoginThrottleMiddleware:
                 return
             if not hold:
                 # until this attempt's outcome is known, further attempts from the client are refused
-                entry.blocked_until = now + MAX_DELAY_S
+                entry.blocked_until = now + self.settings.login_max_delay_s
         if hold:
             await asyncio.sleep(wait)
             async with self.lock:
                 entry.holding = False
-                entry.blocked_until = self.clock() + MAX_DELAY_S
+                entry.blocked_until = self.clock() + self.settings.login_max_delay_s
         status = 0
 
         async def watched_send(message: dict) -> None:
@@ -159,11 +159,11 @@ class LoginThrottleMiddleware:
                     self.failures.pop(client, None)
                 else:
                     entry.count += 1 if status in (400, 401, 403) else 0
-                    entry.blocked_until = now + failure_delay(entry.count)
+                    entry.blocked_until = now + failure_delay(entry.count, self.settings)
                     entry.last = now
 
     def _forget_old(self, now: float) -> None:
-        for client in [c for c, f in self.failures.items() if now - f.last > FORGET_AFTER_S and f.blocked_until < now]:
+        for client in [c for c, f in self.failures.items() if now - f.last > self.settings.login_forget_after_s and f.blocked_until < now]:
             del self.failures[client]
 
 

@@ -17,13 +17,12 @@ import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from knowledge.settings import ChatSettings
 from knowledge.text import is_web_url, squash_whitespace
 from qa.render import citation_numbers, numbered_sources, source_key
 from qa.types import DISCLAIMER, Answer, Quote
 
 SHEET_TITLE = "Visit sheet: questions for the care team"
-WRITING_LINES_PER_QUESTION = 3
-WRITING_LINES_FOR_NOTES = 6
 
 
 @dataclass(frozen=True)
@@ -165,13 +164,13 @@ def question_groups(sheet: VisitSheet) -> list[tuple[str, tuple[str, ...]]]:
     return [(title, questions) for title, questions in groups if questions]
 
 
-def to_markdown(sheet: VisitSheet, date: dt.date | None = None) -> str:
+def to_markdown(sheet: VisitSheet, date: dt.date | None = None, settings: ChatSettings = ChatSettings()) -> str:
     """The sheet as Markdown: title, date, questions with space for answers, saved answers with sources, notes."""
     out: list[str] = [f"# {SHEET_TITLE}", "", f"Date: {_today(date)}", ""]
     for title, questions in question_groups(sheet):
         out += [f"## {title}", ""]
         for i, question in enumerate(questions, start=1):
-            out += [f"{i}. {question}", "", "   Answer:", *(["   " + WRITE_LINE] * WRITING_LINES_PER_QUESTION), ""]
+            out += [f"{i}. {question}", "", "   Answer:", *(["   " + WRITE_LINE] * settings.sheet_lines_per_question), ""]
     if sheet.answers:
         out += ["## What I read (saved answers, quoted from the articles)", ""]
         for i, answer in enumerate(sheet.answers, start=1):
@@ -186,11 +185,11 @@ def to_markdown(sheet: VisitSheet, date: dt.date | None = None) -> str:
                 out += ["Sources:", ""]
                 out += [f"{s.number}. {s.line()}" for s in answer.sources]
                 out += [""]
-            out += ["What the care team said:", *([WRITE_LINE] * WRITING_LINES_PER_QUESTION), ""]
+            out += ["What the care team said:", *([WRITE_LINE] * settings.sheet_lines_per_question), ""]
     out += ["## Notes", ""]
     if sheet.notes:
         out += [sheet.notes, ""]
-    out += [*([WRITE_LINE] * WRITING_LINES_FOR_NOTES), ""]
+    out += [*([WRITE_LINE] * settings.sheet_lines_for_notes), ""]
     out += ["---", "", f"_{DISCLAIMER}_", ""]
     return "\n".join(out)
 
@@ -246,7 +245,7 @@ def latin1(text: str) -> str:
 
 
 def to_pdf_bytes(sheet: VisitSheet, date: dt.date | None = None, font_files: dict[str, Path] | None = None,
-                 use_unicode_font: bool = True) -> bytes:
+                 use_unicode_font: bool = True, settings: ChatSettings = ChatSettings()) -> bytes:
     """The sheet as an A4 PDF, with ruled lines to write the care team's answers on."""
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
@@ -308,7 +307,7 @@ def to_pdf_bytes(sheet: VisitSheet, date: dt.date | None = None, font_files: dic
         for i, question in enumerate(questions, start=1):
             para(f"{i}. {question}", 11, "B")
             para("Answer:", 9, "I", indent=5, color=(90, 90, 90))
-            writing_lines(WRITING_LINES_PER_QUESTION, indent=5)
+            writing_lines(settings.sheet_lines_per_question, indent=5)
 
     if sheet.answers:
         heading("What I read (saved answers, quoted from the articles)", 14)
@@ -336,12 +335,12 @@ def to_pdf_bytes(sheet: VisitSheet, date: dt.date | None = None, font_files: dic
                     para(f"{source.number}. {source.line()}", 9.5, indent=3, height=4.8, color=(60, 60, 60))
             pdf.ln(1)
             para("What the care team said:", 9, "I", color=(90, 90, 90))
-            writing_lines(WRITING_LINES_PER_QUESTION)
+            writing_lines(settings.sheet_lines_per_question)
 
     heading("Notes", 14)
     if sheet.notes:
         para(sheet.notes, 11)
-    writing_lines(WRITING_LINES_FOR_NOTES)
+    writing_lines(settings.sheet_lines_for_notes)
 
     pdf.ln(2)
     para(DISCLAIMER, 9, "I", color=(60, 60, 60), height=4.6)
@@ -357,18 +356,21 @@ def write_private(path: Path, data: bytes) -> Path:
     return path
 
 
-def write_pdf(sheet: VisitSheet, path: Path, date: dt.date | None = None) -> Path:
-    return write_private(path, to_pdf_bytes(sheet, date))
+def write_pdf(sheet: VisitSheet, path: Path, date: dt.date | None = None,
+              settings: ChatSettings = ChatSettings()) -> Path:
+    return write_private(path, to_pdf_bytes(sheet, date, settings=settings))
 
 
-def write_markdown(sheet: VisitSheet, path: Path, date: dt.date | None = None) -> Path:
-    return write_private(path, to_markdown(sheet, date).encode("utf-8"))
+def write_markdown(sheet: VisitSheet, path: Path, date: dt.date | None = None,
+                   settings: ChatSettings = ChatSettings()) -> Path:
+    return write_private(path, to_markdown(sheet, date, settings).encode("utf-8"))
 
 
-def export_files(sheet: VisitSheet, folder: Path, date: dt.date | None = None) -> tuple[Path, Path]:
+def export_files(sheet: VisitSheet, folder: Path, date: dt.date | None = None,
+                 settings: ChatSettings = ChatSettings()) -> tuple[Path, Path]:
     """Both exports in `folder`, named with the date: (visit-sheet-YYYY-MM-DD.md, ... .pdf)."""
     stamp = (date or dt.date.today()).isoformat()
     folder.mkdir(parents=True, exist_ok=True)
-    md = write_markdown(sheet, folder / f"visit-sheet-{stamp}.md", date)
-    pdf = write_pdf(sheet, folder / f"visit-sheet-{stamp}.pdf", date)
+    md = write_markdown(sheet, folder / f"visit-sheet-{stamp}.md", date, settings)
+    pdf = write_pdf(sheet, folder / f"visit-sheet-{stamp}.pdf", date, settings)
     return md, pdf

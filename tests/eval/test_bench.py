@@ -42,13 +42,18 @@ def test_synthetic_vectors_are_unit_length_and_reproducible():
     assert np.allclose(np.linalg.norm(scale.synthetic_vectors(10, None, seed=1), axis=1), 1.0, atol=1e-5)
 
 
-def test_the_product_index_is_forced_either_way_and_the_threshold_restored():
-    import knowledge.vectors as vectors
+def test_the_product_index_is_forced_either_way_with_the_product_hnsw_parameters():
+    from knowledge.settings import IndexSettings
+    from knowledge.vectors import new_vector_index
 
-    before = vectors.APPROXIMATE_FROM
     assert "IndexFlatIP" in scale._describe(scale._product_index("exact", 10**9))
-    assert "IndexHNSWFlat" in scale._describe(scale._product_index("approximate", 10))
-    assert vectors.APPROXIMATE_FROM == before
+    defaults = IndexSettings()
+    assert scale._describe(scale._product_index("approximate", 10)) == (
+        f"IndexIDMap2(IndexHNSWFlat(M={defaults.hnsw_neighbours}, efConstruction={defaults.hnsw_ef_construction}, "
+        f"efSearch={defaults.hnsw_ef_search}))")
+    # the product itself still switches at its setting
+    assert "IndexFlatIP" in scale._describe(new_vector_index(8, defaults.approximate_from - 1))
+    assert "IndexHNSWFlat" in scale._describe(new_vector_index(8, defaults.approximate_from))
 
 
 def test_a_small_scale_row_reports_latency_memory_and_recall():

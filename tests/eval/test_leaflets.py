@@ -18,15 +18,25 @@ from eval.leaflets import (
 from eval.workspace import MEDQUAD_DEV
 from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings
+from knowledge.text import squash_whitespace
 from ui import cli
+
+# One leaflet of each PDF kind (real /Title, a word processor's file name and two columns, none and the contacts
+# table): rendering a leaflet costs about a second (fpdf2 parses its three TTF fonts each time), so the fast tests
+# render three and one slow test reads back the full twelve.
+FAST_COUNT = 3
+
+
+def _render(tmp_path_factory: pytest.TempPathFactory, count: int):
+    if not (MEDQUAD_DEV / "questions.jsonl").is_file():
+        pytest.skip(f"MedQuAD-dev not found at {MEDQUAD_DEV} (it ships with the shared datasets in CI)")
+    return render_set(MEDQUAD_DEV, tmp_path_factory.mktemp("leaflets"), count=count)
 
 
 @pytest.fixture(scope="module")
 def leaflets(tmp_path_factory: pytest.TempPathFactory):
-    """The rendered set, once per module."""
-    if not (MEDQUAD_DEV / "questions.jsonl").is_file():
-        pytest.skip(f"MedQuAD-dev not found at {MEDQUAD_DEV} (it ships with the shared datasets in CI)")
-    return render_set(MEDQUAD_DEV, tmp_path_factory.mktemp("leaflets"))
+    """The first three of the rendered set's kinds, once per module."""
+    return _render(tmp_path_factory, FAST_COUNT)
 
 
 def _load(path: Path):
@@ -34,19 +44,19 @@ def _load(path: Path):
 
 
 def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return squash_whitespace(text)
 
 
-def test_the_set_has_twelve_articles_in_every_format_with_their_questions(leaflets) -> None:
-    assert len(leaflets.articles) == LEAFLET_COUNT
+def _check_the_set(leaflets, count: int) -> None:
+    assert len(leaflets.articles) == count
     for fmt in FORMATS:
-        assert len(list(leaflets.folders[fmt].iterdir())) == LEAFLET_COUNT + (fmt == "html")
-    assert sum(len(a.questions) for a in leaflets.articles) >= 3 * LEAFLET_COUNT
+        assert len(list(leaflets.folders[fmt].iterdir())) == count + (fmt == "html")
+    assert sum(len(a.questions) for a in leaflets.articles) >= 3 * count
     assert all(q.section in dict(a.sections) for a in leaflets.articles for q in a.questions)
 
 
-@pytest.mark.parametrize("fmt", ["pdf", "html"])
-def test_every_leaflet_reads_back_with_its_title_sections_and_text(leaflets, fmt: str) -> None:
+def _check_reads_back(leaflets, fmt: str) -> None:
+    """Every leaflet of `fmt` loads with the Markdown's title, sections and text, and no site chrome."""
     suffix = {"pdf": ".pdf", "html": ".html"}[fmt]
     for article in leaflets.articles:
         doc = _load(leaflets.folders[fmt] / f"{article.stem}{suffix}")
@@ -58,6 +68,23 @@ def test_every_leaflet_reads_back_with_its_title_sections_and_text(leaflets, fmt
         source = article.source.read_text(encoding="utf-8").lower()
         for text in [doc.title, *found, *found.values()]:
             assert not [p for p in CHROME if p.lower() in text.lower() and p.lower() not in source], article.stem
+
+
+def test_the_set_has_its_articles_in_every_format_with_their_questions(leaflets) -> None:
+    _check_the_set(leaflets, FAST_COUNT)
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "html"])
+def test_every_leaflet_reads_back_with_its_title_sections_and_text(leaflets, fmt: str) -> None:
+    _check_reads_back(leaflets, fmt)
+
+
+@pytest.mark.slow  # renders twelve PDFs (about a second each) and reads them back
+def test_the_full_set_of_twelve_reads_back_in_every_format(tmp_path_factory: pytest.TempPathFactory) -> None:
+    full = _render(tmp_path_factory, LEAFLET_COUNT)
+    _check_the_set(full, LEAFLET_COUNT)
+    for fmt in ("pdf", "html"):
+        _check_reads_back(full, fmt)
 
 
 def test_the_pdf_set_has_two_column_leaflets_a_table_and_running_headers_on_every_page(leaflets) -> None:

@@ -73,6 +73,7 @@ def test_evaluate_run_rejects_unknown_measures():
         evaluate_run({}, {"q": {"d": 1}}, ["map@10"])
 
 
+@pytest.mark.slow  # ranx compiles its metrics with numba on first use: about 30 s; the hand-made cases above are fast
 @pytest.mark.filterwarnings("ignore::Warning:ranx")
 @pytest.mark.filterwarnings("ignore:unsafe cast")
 def test_metrics_agree_with_ranx_on_a_random_run():

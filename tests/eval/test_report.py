@@ -52,15 +52,26 @@ def test_an_unfaithful_quote_lowers_faithfulness_and_fails_its_item():
     assert "unfaithful quote" in results[-1].failures()[0]
 
 
-def test_report_files_have_the_documented_shape(tmp_path):
+def _sample_report(tmp_path) -> dict:
     results = sample_results()
-    report = build_report(results, _gold(tmp_path, results), {"directory": "/idx", "documents": 2, "chunks": 5,
-                                                               "model": "m"}, "hybrid", 1.5)
-    written = write_report(report, tmp_path / "out")
+    return build_report(results, _gold(tmp_path, results), {"directory": "/idx", "documents": 2, "chunks": 5,
+                                                            "model": "m"}, "hybrid", 1.5)
+
+
+@pytest.mark.slow  # imports matplotlib and renders three figures: about 5 s, most of it the import
+def test_the_report_has_three_png_plots_named_in_its_markdown(tmp_path):
+    written = write_report(_sample_report(tmp_path), tmp_path / "out")
     names = sorted(p.name for p in written)
     assert names == ["categories.png", "latency.png", "report.json", "report.md", "triage_confusion.png"]
+    markdown = (tmp_path / "out" / "report.md").read_text()
     for png in ("categories.png", "latency.png", "triage_confusion.png"):
         assert (tmp_path / "out" / png).read_bytes().startswith(PNG_MAGIC)
+        assert png in markdown
+
+
+def test_report_files_have_the_documented_shape(tmp_path):
+    written = write_report(_sample_report(tmp_path), tmp_path / "out", plots=False)
+    assert sorted(p.name for p in written) == ["report.json", "report.md"]
 
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {"schema", "created_at", "gold", "index", "mode", "headline", "targets", "metrics", "items"} <= data.keys()
@@ -115,6 +126,9 @@ def test_a_model_free_run_through_the_assistant_writes_a_complete_report(tmp_pat
     embedder = FakeEmbedder()
     build_index([tmp_path / "articles"], settings, embedder=embedder, progress=False)
     assistant = Assistant(settings, index=KnowledgeIndex.load(settings.index_dir), embedder=embedder)
+    # The learned triage head reads MiniLM vectors (it would load the real model, ~30 s); without it triage runs
+    # its rule layers only, which is all this report-shape test needs.
+    assistant.triage_model = None
     gold = load_gold(write_jsonl(tmp_path / "gold.jsonl", [
         {"id": "a1", "kind": "answer", "question": "what is cytokine release syndrome after car-t cell therapy",
          "facts": ["most common side effect"], "category": "side-effects", "gold_article": "crs"},
@@ -125,8 +139,8 @@ def test_a_model_free_run_through_the_assistant_writes_a_complete_report(tmp_pat
     assert [r.item.id for r in results] == ["a1", "o1"]
     assert all(q.verbatim and q.section_exists for r in results for q in r.quotes)  # re-checked on the files
     report = build_report(results, gold, {"directory": str(settings.index_dir)}, "hybrid", 0.1)
-    written = write_report(report, tmp_path / "out")
-    assert len(written) == 5
+    written = write_report(report, tmp_path / "out", plots=False)  # the plots have their own test
+    assert [p.name for p in written] == ["report.json", "report.md"]
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [i["id"] for i in data["items"]] == ["a1", "o1"]
     assert data["metrics"]["latency_ms"]["count"] == 2

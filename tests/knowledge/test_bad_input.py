@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from kb_fixtures import REPO, fake_settings, make_pdf, write_articles
+from kb_fixtures import fake_settings, make_pdf, write_articles
 
 from knowledge.build import NothingIndexedError, build_index
 from knowledge.index import IndexError_, KnowledgeIndex
@@ -133,25 +130,21 @@ def test_a_folder_that_is_not_an_index_is_never_replaced(tmp_path, fake_embedder
     assert (precious / "taxes.xlsx").read_bytes() == b"numbers"
 
 
-def _patient_qa(*args: str) -> subprocess.CompletedProcess:
-    script = Path(sys.executable).with_name("patient-qa")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "ui.cli"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PATIENT_QA_")}
-    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+def test_cli_exits_non_zero_with_json_when_nothing_could_be_indexed(tmp_path, capsys) -> None:
+    from ui.cli import main  # in-process: the entry point is `sys.exit(main())`, and no model is needed here
 
-
-def test_cli_exits_non_zero_with_json_when_nothing_could_be_indexed(tmp_path) -> None:
     expected = write_bad_files(tmp_path / "bad")
 
-    result = _patient_qa("index", "build", str(tmp_path / "bad"), "--index", str(tmp_path / "index"), "--json")
+    code = main(["index", "build", str(tmp_path / "bad"), "--index", str(tmp_path / "index"), "--json"])
 
-    assert result.returncode == 1
-    data = json.loads(result.stdout)
+    out, err = capsys.readouterr()
+    assert code == 1
+    data = json.loads(out)
     assert BUILD_KEYS <= set(data)
     assert data["documents"] == 0
     assert {Path(s["path"]).name for s in data["skipped"]} == set(expected)
     assert all(set(s) == {"path", "reason"} for s in data["skipped"])
-    assert "nothing could be indexed" in result.stderr
+    assert "nothing could be indexed" in err and "Traceback" not in err
     assert not (tmp_path / "index").exists()
 
 

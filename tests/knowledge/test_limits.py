@@ -91,7 +91,7 @@ def test_the_size_limit_counts_the_text_of_a_pdf(tmp_path: Path) -> None:
 
     folder = write_articles(tmp_path / "articles", GOOD)
     page = ["Fever is common after CAR-T and your team will check your temperature often. " * 12]
-    make_pdf(folder / "book.pdf", [page] * 30)  # a small file holding about 30 kB of text
+    make_pdf(folder / "book.pdf", [page] * 30, unicode_font=False)  # a small file holding about 30 kB of text
     settings = fake_settings(tmp_path / "index").updated(max_file_mb=0.01)
 
     report = build_index([folder], settings, embedder=FakeEmbedder(), progress=False)

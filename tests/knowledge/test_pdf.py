@@ -10,6 +10,7 @@ from kb_fixtures import DEJAVU, make_pdf, whitespace_tokens
 from eval.leaflets import leaflet_pdf
 from knowledge.chunking import chunk_document
 from knowledge.loaders import LoadError, clean_pdf_pages, load_document, load_pdf
+from knowledge.text import squash_whitespace
 
 HEADER = "Cancer Center Patient Guide"
 PAGE_1 = [
@@ -264,7 +265,7 @@ def test_two_column_leaflet_is_read_in_column_order(tmp_path: Path) -> None:
                             "infusion, with a carer who is with them day and night.")]),
     ]
     doc = load_pdf(_leaflet(tmp_path / "columns.pdf", "CAR-T cell therapy", sections, columns=True))
-    found = {s.heading_path: " ".join(s.text.split()) for s in doc.sections}
+    found = {s.heading_path: squash_whitespace(s.text) for s in doc.sections}
 
     assert doc.title == "CAR-T cell therapy"
     assert list(found) == [(name,) for name, _ in sections]

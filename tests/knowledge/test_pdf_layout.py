@@ -10,6 +10,7 @@ from knowledge.pdf_layout import (
     page_lines,
     structure,
 )
+from knowledge.settings import Settings
 
 WIDTH = 595.0
 
@@ -89,6 +90,16 @@ def test_headings_are_short_lines_set_larger_or_bolder_and_get_levels_by_size() 
 
     assert [(b.line.text, b.heading_level) for b in blocks if b.heading_level] == [
         ("Melanoma", 1), ("Symptoms", 2), ("What to watch", 3), ("Prevention", 2)]
+
+
+def test_how_much_larger_a_heading_is_set_is_a_setting() -> None:
+    runs = [Run("Side effects", 30, 760, 12.5), Run("Fever is the most common side effect after CAR-T.", 30, 740, 11),
+            Run("Most fevers start in the first week after the infusion.", 30, 725, 11)]
+    lines = [page_lines(runs, 1, WIDTH)]
+
+    assert [b.heading_level for b in structure(lines)] == [1, 0, 0]  # 12.5 pt is 1.14 times the body's 11 pt
+    stricter = Settings().updated(heading_size_ratio=1.2).pdf
+    assert [b.heading_level for b in structure(lines, stricter)] == [0, 0, 0]
 
 
 def test_a_heading_wrapped_over_two_lines_is_one_heading() -> None:

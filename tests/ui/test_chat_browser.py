@@ -19,6 +19,8 @@ import pytest
 from pypdf import PdfReader
 from ui_fixtures import free_port
 
+from knowledge.text import squash_whitespace
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,9 +201,9 @@ def test_save_to_visit_sheet_and_download_the_pdf(browser, chat_server):
         quote_text = page.locator("#pqa-saved blockquote").first.inner_text().rsplit(" [", 1)[0]
         with page.expect_download() as download:
             pdf_link.click()
-        text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(download.value.path()).pages)
+        text = " ".join(squash_whitespace(p.extract_text()) for p in PdfReader(download.value.path()).pages)
     assert OWN_QUESTION in text
-    assert " ".join(quote_text.split()) in text
+    assert squash_whitespace(quote_text) in text
     assert QUESTION in text and "Temperature 38.4 °C on Monday evening" in text
     assert EMERGENCY not in text  # only the selected answer was saved
     assert "cytokine-release-syndrome.md" in text  # the source

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pypdf import PdfReader
 from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, FakeAssistant, make_answer
 
+from knowledge.text import squash_whitespace
 from qa import safety
 from qa.render import ABSTAIN_MESSAGE
 from qa.types import DISCLAIMER
@@ -266,7 +267,7 @@ def test_export_writes_markdown_and_a_pdf_with_the_quote_and_the_questions(tmp_p
     assert md_path.endswith(".md") and pdf_path.endswith(".pdf") and "ready" in message
     markdown = open(md_path, encoding="utf-8").read()
     assert "When can he drive again?" in markdown and CRS_QUOTE.text in markdown
-    pdf_text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf_path).pages)
+    pdf_text = " ".join(squash_whitespace(page.extract_text()) for page in PdfReader(pdf_path).pages)
     assert "When can he drive again?" in pdf_text
     assert "Many people hear CRS called a “cytokine storm.”" in pdf_text or "cytokine storm" in pdf_text
     assert "How likely is CRS with my product?" in pdf_text

@@ -10,12 +10,13 @@ from chat_load import PIPELINE_S, run_load
 from ui_fixtures import FakeAssistant, free_port
 
 from knowledge.settings import Settings
-from ui.chat import build_app, launch
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 
 
 def test_20_users_x_5_questions_get_their_own_answers_without_errors():
+    from ui.chat import build_app, launch  # here, not at the top: a fast run would import Gradio at collection
+
     app = build_app(FakeAssistant(delay=PIPELINE_S), Settings.from_env(feedback=False))
     port = free_port()
     launch(app, port=port, prevent_thread_lock=True, quiet=True)

@@ -6,9 +6,11 @@ import datetime as dt
 import io
 
 import pytest
-from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, make_answer
 from pypdf import PdfReader
+from ui_fixtures import CRS_QUOTE, FEVER_QUOTE, make_answer
 
+from knowledge.settings import Settings
+from knowledge.text import squash_whitespace
 from qa.types import DISCLAIMER
 from ui import visit_sheet as vs
 
@@ -16,7 +18,7 @@ DATE = dt.date(2026, 3, 14)
 
 
 def _pdf_text(data: bytes) -> str:
-    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
+    return " ".join(squash_whitespace(page.extract_text()) for page in PdfReader(io.BytesIO(data)).pages)
 
 
 @pytest.fixture
@@ -61,6 +63,19 @@ def test_markdown_export(sheet):
     assert "What the care team said:" in text and vs.WRITE_LINE in text  # room to write the answers
     assert "Temperature 38.5 °C at 6 pm — gave paracetamol" in text
     assert DISCLAIMER in text
+
+
+def test_the_room_to_write_follows_the_settings(sheet):
+    def ruled(text: str) -> int:
+        return text.count(vs.WRITE_LINE)
+
+    default = vs.to_markdown(sheet, DATE)
+    questions = sum(len(group) for _, group in vs.question_groups(sheet))
+    chat = Settings().chat
+    per_item = questions + len(sheet.answers)  # a question on the sheet and each saved answer get writing room
+    assert ruled(default) == per_item * chat.sheet_lines_per_question + chat.sheet_lines_for_notes
+    roomy = Settings().updated(sheet_lines_per_question=5, sheet_lines_for_notes=10).chat
+    assert ruled(vs.to_markdown(sheet, DATE, roomy)) == per_item * 5 + 10
 
 
 def test_pdf_export_has_title_date_questions_quotes_sources_and_notes(sheet):
