@@ -71,8 +71,9 @@ def ray_ingestion(articles: Path, settings=None, worker_counts=WORKER_COUNTS, st
     """Fresh builds of `articles`: in this process (as `index build` runs), then with each Ray pool size."""
     import numpy as np
 
+    from knowledge.build import build_index
     from knowledge.embedding import build_embedders
-    from knowledge.index import KnowledgeIndex, build_index
+    from knowledge.index import KnowledgeIndex
     from knowledge.ray_embedding import import_ray, ray_cluster
     from knowledge.settings import Settings
     from knowledge.vectors import reconstruct

@@ -102,7 +102,7 @@ def test_build_batches_are_length_sorted_and_capped_by_rows_and_padded_tokens():
 def test_index_info_says_when_questions_use_sentence_transformers(tmp_path, fake_embedder, capsys):
     from kb_fixtures import fake_settings
 
-    from knowledge.index import build_index
+    from knowledge.build import build_index
     from ui.cli import main
 
     build_index([write_articles(tmp_path / "articles")], fake_settings(tmp_path / "index"), embedder=fake_embedder,

@@ -14,7 +14,8 @@ import pytest
 from kb_fixtures import ARTICLES as TEST_ARTICLES
 from kb_fixtures import FakeEmbedder, write_articles
 
-from knowledge.index import KnowledgeIndex, build_index
+from knowledge.build import build_index
+from knowledge.index import KnowledgeIndex
 from knowledge.ray_embedding import RayClusterError, RayIngestion, RayUnavailableError, ray_cluster
 from knowledge.settings import RaySettings, Settings
 from ui.cli import main
