@@ -264,7 +264,7 @@ def test_index_info_names_the_verified_export(onnx_index, capsys):
 def test_build_batches_of_long_texts_give_the_same_vectors(onnx_index, embedder):
     """A small token budget splits long chunks into more batches; every vector still matches sentence-transformers."""
     manifest = json.loads((onnx_index / "manifest.json").read_text())
-    onnx = query_embedder(onnx_index, manifest, "onnx")
+    onnx = query_embedder(onnx_index / ONNX_FILE, manifest, "onnx")
     texts = [*QUESTIONS, "Fever after the infusion can be a sign of cytokine release syndrome. " * 20,
              "Neurotoxicity can cause confusion or trouble finding words. " * 8]
     expected = embedder.encode(texts)
