@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from knowledge.index_errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from knowledge.index_folder import _build_running, _recover_interrupted_swap, build_lock
+from knowledge.index_folder import _recover_for_reader
 from knowledge.lexical import LexicalIndex
 from knowledge.store import Hit
 from knowledge.vectors import load_vector_index, reconstruct, search_vectors
@@ -66,25 +65,6 @@ class StoredChunk:
     def sentence_texts(self) -> list[str]:
         return [self.text[s:e] for s, e in self.sentences]
 
-
-
-def _recover_for_reader(index_dir: Path, wait_seconds: float = 2.0) -> None:
-    """A reader finding only a retired index restores it if its build died, and never while a build is swapping."""
-    if index_dir.exists() or not any(index_dir.parent.glob(f".{index_dir.name}.old-*")):
-        return
-    deadline = time.monotonic() + wait_seconds
-    while (pid := _build_running(index_dir)) is not None:
-        if index_dir.exists():
-            return  # the swap finished
-        if time.monotonic() >= deadline:
-            raise IndexNotFoundError(f"a build (pid {pid}) is replacing the index at {index_dir} right now; "
-                                     "try again in a moment")
-        time.sleep(0.05)
-    try:
-        with build_lock(index_dir, wait_seconds=0):
-            _recover_interrupted_swap(index_dir)
-    except IndexError_:
-        pass  # a build started meanwhile, or the folder is read-only: load what is there
 
 
 # ---------------------------------------------------------------- loading and searching
