@@ -38,8 +38,9 @@ lint: $(TEST_STAMP)
 test: lint
 	$(BIN)/python -m pytest -m "slow or not slow" -q
 
+# The fast tests are independent of each other, so they run on two processes (pytest-xdist).
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n 2
 
 eval: $(STAMP)
 	$(BIN)/patient-qa eval --out eval/report --baseline eval/baseline.json
