@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from knowledge.chunking import chunk_document, embedding_prefix
+from knowledge.chunking import chunk_document, embedding_prefix, lexical_text
 from knowledge.documents import Chunk, Document
 from knowledge.index_errors import IndexError_
-from knowledge.index_writer import lexical_text
 from knowledge.loaders import LoadError, load_document
 from knowledge.settings import Settings
 from knowledge.store import BuiltDocument

@@ -17,6 +17,20 @@ def embedding_prefix(title: str, heading_path: Sequence[str]) -> str:
     return " > ".join(p for p in parts if p) + "\n"
 
 
+def asked_words(meta: object, heading_path: Sequence[str]) -> str:
+    """The question keys of a chunk's '##' section, as extra BM25 words (doc2query): how patients ask it."""
+    keys = meta.get("questions") if isinstance(meta, dict) else None
+    if not heading_path or not isinstance(keys, dict):
+        return ""
+    asked = keys.get(heading_path[0])
+    return (" " + " ".join(str(q) for q in asked)) if isinstance(asked, list) else ""
+
+
+def lexical_text(title: str, heading_path: Sequence[str], text: str, meta: object, question_keys: bool) -> str:
+    """What BM25 indexes for a chunk, in every store: title, headings, text and (optionally) its section's keys."""
+    return embedding_prefix(title, heading_path) + text + (asked_words(meta, heading_path) if question_keys else "")
+
+
 def _split_long(text: str, span: tuple[int, int], count_tokens: TokenCounter, limit: int) -> list[tuple[int, int]]:
     """Cut one over-long sentence into word-aligned pieces that each fit `limit` word pieces."""
     start, end = span

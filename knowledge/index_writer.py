@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.chunking import embedding_prefix
+from knowledge.chunking import lexical_text
 from knowledge.index import KnowledgeIndex, StoredChunk
 from knowledge.index_errors import FORMAT_VERSION, MANIFEST, IndexError_
 from knowledge.index_folder import (
@@ -29,7 +29,7 @@ from knowledge.index_folder import (
 )
 from knowledge.lexical import LexicalIndex
 from knowledge.settings import IndexSettings
-from knowledge.store import BuiltDocument
+from knowledge.store import BuiltDocument, json_default
 from knowledge.vectors import build_vector_index, reconstruct, save_vector_index
 
 _SCHEMA = """
@@ -48,26 +48,6 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 RECORD_FIELDS = ("title", "url", "source_path", "paths", "reviewed", "summary", "kind", "meta")
 # Of those, what manifest.json keeps per document (the rest lives in store.sqlite).
 MANIFEST_FIELDS = ("title", "source_path", "paths", "chunks", "kind")
-
-
-def asked_words(meta: object, heading_path: Sequence[str]) -> str:
-    """The question keys of a chunk's '##' section, as extra BM25 words (doc2query): how patients ask it."""
-    keys = meta.get("questions") if isinstance(meta, dict) else None
-    if not heading_path or not isinstance(keys, dict):
-        return ""
-    asked = keys.get(heading_path[0])
-    return (" " + " ".join(str(q) for q in asked)) if isinstance(asked, list) else ""
-
-
-def lexical_text(title: str, heading_path: Sequence[str], text: str, meta: object, question_keys: bool) -> str:
-    """What BM25 indexes for a chunk: title, headings, text and (optionally) its section's question keys."""
-    return embedding_prefix(title, heading_path) + text + (asked_words(meta, heading_path) if question_keys else "")
-
-
-def json_default(value: object) -> str:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
 
 
 @dataclass(frozen=True)

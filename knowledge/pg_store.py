@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
+from knowledge.chunking import lexical_text
 from knowledge.errors import PatientQAError
 from knowledge.index import StoredChunk
 from knowledge.pg_schema import (
@@ -39,17 +40,11 @@ from knowledge.pg_schema import (
     set_dimension,
 )
 from knowledge.settings import PostgresSettings
-from knowledge.store import BuiltDocument, Hit
+from knowledge.store import BuiltDocument, Hit, json_default
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 _BUILD_LOCK = "patient-qa replace"  # one transaction writes at a time
 _SESSION_LOCK = "patient-qa build"  # one build at a time, held from reading the files to the commit
 _VECTOR_CACHE = 50_000  # chunks whose vectors (chunk and sentences) are kept in memory
-
-
-def is_store_url(value: object) -> bool:
-    """Whether a `--store` value names a PostgreSQL store (else it is the embedded store's folder)."""
-    return isinstance(value, str) and value.startswith(URL_SCHEMES)
 
 
 def redact(url: str) -> str:
@@ -78,15 +73,10 @@ def _array(value: object) -> np.ndarray:
     return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
 
 
-def _json_default(value: object) -> str:
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if callable(isoformat) else str(value)
-
-
 def _jsonb(value: object):
     from psycopg.types.json import Jsonb
 
-    return Jsonb(value, dumps=lambda v: json.dumps(v, default=_json_default))
+    return Jsonb(value, dumps=lambda v: json.dumps(v, default=json_default))
 
 
 def _configure(conn, ef_search: int) -> None:
@@ -499,16 +489,6 @@ def _completed(conn, manifest: Mapping[str, object]) -> dict:
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "version": str(version)}
 
 
-def lexical_text(title: str, heading_path: Sequence[str], text: str, meta: object, question_keys: bool) -> str:
-    """What BM25 indexes for a chunk: title, headings, text and (optionally) its section's question keys."""
-    from knowledge.chunking import embedding_prefix
-
-    keys = meta.get("questions") if isinstance(meta, dict) else None
-    asked = keys.get(heading_path[0]) if heading_path and isinstance(keys, dict) else None
-    extra = (" " + " ".join(str(q) for q in asked)) if question_keys and isinstance(asked, list) else ""
-    return embedding_prefix(title, heading_path) + text + extra
-
-
 def _refresh_kept(conn, kept: Sequence[str], manifest: Mapping[str, object]) -> None:
     """Kept documents take the build's record (new front matter or path, same content) and BM25 texts made with
     the build's `question_keys` choice."""
@@ -705,5 +685,5 @@ def open_pg_store(url: str, settings: PostgresSettings | None = None, *, for_bui
     return PgStore(url, settings, for_build=for_build, lock_wait_seconds=lock_wait_seconds)
 
 
-__all__ = ["PgStore", "StoreError", "is_store_url", "open_pg_store", "open_store", "open_writer", "redact"]
+__all__ = ["PgStore", "StoreError", "open_pg_store", "open_store", "open_writer", "redact"]
 

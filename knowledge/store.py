@@ -178,9 +178,18 @@ class StoreWriter(Protocol):
         ...
 
 
+SERVER_SCHEMES = ("postgresql://", "postgres://")
+
+
 def is_server_url(store: str) -> bool:
     """Whether a `store` setting names a PostgreSQL server rather than a folder."""
-    return store.startswith(("postgresql://", "postgres://"))
+    return store.startswith(SERVER_SCHEMES)
+
+
+def json_default(value: object) -> str:
+    """How every store writes front-matter values JSON has no type for: dates and times as ISO text, else str."""
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)
 
 
 def shown_location(store: str) -> str:
