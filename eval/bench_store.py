@@ -163,9 +163,9 @@ def store_bench(store: str, scale: Sequence[int] = (STORE_SCALE,), reference: np
     """Everything above against one PostgreSQL: the HNSW rows per size, and the answer comparison when given."""
     result: dict = {}
     with server_url(store) as url:
-        from knowledge.pg_store import redact
+        from knowledge.store import shown_location
 
-        result["store"] = redact(url)
+        result["store"] = shown_location(url)
         if assistants is not None:
             say("warm ask: embedded vs PostgreSQL")
             result["ask"] = compare_answers(assistants[0], assistants[1], questions)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -40,24 +40,11 @@ from knowledge.pg_schema import (
     set_dimension,
 )
 from knowledge.settings import PostgresSettings
-from knowledge.store import BuiltDocument, Hit, json_default
+from knowledge.store import BuiltDocument, Hit, json_default, shown_location
 
 _BUILD_LOCK = "patient-qa replace"  # one transaction writes at a time
 _SESSION_LOCK = "patient-qa build"  # one build at a time, held from reading the files to the commit
 _VECTOR_CACHE = 50_000  # chunks whose vectors (chunk and sentences) are kept in memory
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and `index info`."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}@{host}" if user else host
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"],
-                      safe="/")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _scrub(message: str, url: str) -> str:
@@ -112,7 +99,7 @@ class PgStore:
                  lock_wait_seconds: float = 10.0) -> None:
         self._url = url
         self._lock_wait_seconds = lock_wait_seconds
-        self._location = redact(url)
+        self._location = shown_location(url)
         self._settings = settings or PostgresSettings()
         self._prepare(for_build)
         from psycopg_pool import ConnectionPool
@@ -685,5 +672,5 @@ def open_pg_store(url: str, settings: PostgresSettings | None = None, *, for_bui
     return PgStore(url, settings, for_build=for_build, lock_wait_seconds=lock_wait_seconds)
 
 
-__all__ = ["PgStore", "StoreError", "open_pg_store", "open_store", "open_writer", "redact"]
+__all__ = ["PgStore", "StoreError", "open_pg_store", "open_store", "open_writer"]
 

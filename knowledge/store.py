@@ -193,14 +193,18 @@ def json_default(value: object) -> str:
 
 
 def shown_location(store: str) -> str:
-    """A store URL without its password, fit for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
+    """A store URL without its password (in the user part or a `password=` parameter), fit for messages and logs."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(store)
-    if parts.password is None:
-        return store
-    netloc = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=netloc[0].split(":", 1)[0] + ":***@" + netloc[1]))
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"],
+                      safe="/")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class StoreUnavailableError(IndexError_):

@@ -65,7 +65,8 @@ def test_the_cli_reports_a_server_it_cannot_open_in_one_line_without_the_passwor
 
 
 def test_shown_location_hides_only_the_password() -> None:
-    assert shown_location(URL) == "postgresql://nurse:***@db.example.org:5432/library"
+    assert shown_location(URL) == "postgresql://nurse@db.example.org:5432/library"
+    assert shown_location("postgresql://db/lib?password=s3cret&sslmode=require") == "postgresql://db/lib?sslmode=require"
     assert shown_location("postgresql://db.example.org/library") == "postgresql://db.example.org/library"
     assert shown_location("/srv/index") == "/srv/index"
 
