@@ -86,7 +86,9 @@ class Retriever:
         lexical_hits = self.index.lexical_search(expanded, self.depth) if self.mode != "dense" else []
         key_scores = self.keys.section_scores(qvec) if self.mode != "bm25" else {}
         key_weight = self.settings.key_weight
-        key_hits = self.keys.ranked_chunks(key_scores, self.depth) if key_weight else []
+        floor = self.settings.key_floor
+        key_hits = self.keys.ranked_chunks({s: v for s, v in key_scores.items() if v >= floor}, self.depth) \
+            if key_weight else []
         dense_scores = dict(dense_hits)
         lexical_scores = dict(lexical_hits)
         fused: dict[int, float] = {}
@@ -111,4 +113,29 @@ class Retriever:
                                           float(lexical_scores.get(chunk_id, 0.0)), len(results)))
             if len(results) >= k:
                 break
+        if self.settings.key_added:
+            results += self._key_added(results, key_scores, qvec, lexical_scores, seen_texts)
         return RetrievalResult(tuple(results), qvec, tuple(extra), query, key_scores)
+
+    def _key_added(self, found: list[RetrievedChunk], key_scores: Mapping[SectionId, float], qvec: np.ndarray,
+                   lexical_scores: Mapping[int, float], seen_texts: set[str]) -> list[RetrievedChunk]:
+        """Chunks of the sections patients ask this way that neither search found, ranked after the found ones
+        (so the found ones keep their ranks): a section whose words differ from the question's still competes."""
+        floor = self.settings.key_floor
+        taken = {hit.chunk.chunk_id for hit in found}
+        ranked = self.keys.ranked_chunks({s: v for s, v in key_scores.items() if v >= floor}, len(taken) + self.depth)
+        chunks = []
+        for chunk_id, _ in ranked:
+            chunk = self.index.chunk(chunk_id)
+            text = squash_whitespace(chunk.text)[:300]
+            if chunk_id in taken or text in seen_texts:
+                continue
+            seen_texts.add(text)
+            chunks.append(chunk)
+            if len(chunks) >= self.settings.key_added:
+                break
+        if not chunks:
+            return []
+        cosines = self.index.chunk_vectors([c.chunk_id for c in chunks]) @ qvec
+        return [RetrievedChunk(chunk, 0.0, float(cosine), float(lexical_scores.get(chunk.chunk_id, 0.0)), len(found) + i)
+                for i, (chunk, cosine) in enumerate(zip(chunks, cosines, strict=True))]

@@ -76,3 +76,24 @@ def test_the_key_channel_brings_the_section_patients_ask_this_way_into_retrieval
     keyed = retrieve(1.0)
     assert pets.chunk_id in [h.chunk.chunk_id for h in keyed.chunks]
     assert keyed.key_scores == {("pets", "Where should my pet rest?"): pytest.approx(1.0)}  # the prior's input
+
+
+def test_a_section_asked_this_way_is_added_after_the_found_chunks_which_keep_their_ranks() -> None:
+    store = FakeStore()
+    store.add("hepatitis", ["Why can viruses wake up?"], [S("A sleeping virus can wake up while immunity is low.", 0.7)])
+    pets = store.add("pets", ["Where should my pet rest?"], [S("Give your animal its own basket in another room.", 0.2)])
+    near = QUERY_VECTOR.copy()
+    near[1] = 1.0  # cosine 0.71 to the question
+    store.key_vectors = QuestionKeyVectors(
+        (QuestionKey("pets", "Where should my pet rest?", "can my dog sleep in my bed"),), (near / np.linalg.norm(near))[None, :])
+
+    def retrieve(**overrides):
+        settings = Settings().updated(search_depth=1, **overrides).retrieval
+        return Retriever(store, _QueryEmbedder(), settings=settings).retrieve("can my dog sleep in my bed", k=1)
+
+    plain = retrieve()
+    added = retrieve(key_added=1, key_floor=0.6)
+    assert [(h.chunk.doc_id, h.rank) for h in added.chunks] == [(plain.chunks[0].chunk.doc_id, 0), ("pets", 1)]
+    assert added.chunks[0] == plain.chunks[0]  # the found chunk keeps its rank and scores
+    assert added.chunks[1].dense == pytest.approx(float(store.chunk_vectors([pets.chunk_id])[0] @ QUERY_VECTOR))
+    assert [h.chunk.doc_id for h in retrieve(key_added=1, key_floor=0.8).chunks] == ["hepatitis"]  # below the floor
