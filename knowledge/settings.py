@@ -107,9 +107,9 @@ class RetrievalSettings:
     glossary_expansions: int = setting(3, "other names of glossary concepts added to the BM25 query", minimum=0)
     key_weight: float = setting(0.0, "weight in the fusion of the ranking of sections by their best question key's "
                                 "cosine to the question (0: no such channel)", minimum=0.0)
-    key_floor: float = setting(0.0, "sections whose best question key is less similar to the question than this "
+    key_floor: float = setting(0.6, "sections whose best question key is less similar to the question than this "
                                "stay out of the question-key ranking and are never added", minimum=-1.0, maximum=1.0)
-    key_added: int = setting(0, "chunks of the sections whose question keys best match the question, added after "
+    key_added: int = setting(2, "chunks of the sections whose question keys best match the question, added after "
                              "the fused ones when neither search found them (0: none)", minimum=0)
     spelling_min_length: int = setting(5, "words shorter than this are never corrected as typos (too many "
                                        "short words are one edit apart)", minimum=2)
