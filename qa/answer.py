@@ -225,6 +225,8 @@ def widen_to_neighbours(chosen: Sequence[Candidate], candidates: Sequence[Candid
             # The best sentence opening a section usually needs its second sentence: articles answer
             # a heading's question in its first two sentences.
             span.indices.add(idx + 1)
+            if texts[idx + 1].rstrip().endswith(":"):  # a neighbour that opens a list brings the list too
+                span.indices.update(range(idx + 2, min(len(texts), idx + 2 + settings.max_list_items)))
     return spans
 
 

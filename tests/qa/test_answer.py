@@ -145,6 +145,18 @@ def test_a_sentence_ending_in_a_colon_brings_up_to_six_list_items() -> None:
     assert "Item number 6 " in quote and "Item number 7" not in quote
 
 
+def test_a_neighbour_that_opens_a_list_brings_its_list_so_no_quote_ends_on_a_colon() -> None:
+    store = FakeStore()
+    items = [S(f"Item number {i} is a reason to call 911.", 0.1) for i in range(1, 9)]
+    # The list's opening sentence is not chosen itself: it comes as the second sentence of the section's best one.
+    chunk = store.add("red-flags", ["When should I call 911?"],
+                      [S("Call 911 for any symptom that feels life-threatening.", 0.9),
+                       S("Call 911 right away for any of these:", 0.2), *items], section_start=True)
+    [quote] = _quoted(store, chunk)
+    assert quote.startswith("Call 911 for any symptom that feels life-threatening. Call 911 right away for any of these:")
+    assert "Item number 6 " in quote and "Item number 7" not in quote
+
+
 @pytest.mark.parametrize(("next_cosine", "kept"), [(0.45, True), (0.35, False)])
 def test_the_next_sentence_is_kept_when_it_scores_within_the_neighbour_weight_of_the_best(
         next_cosine: float, kept: bool) -> None:
