@@ -69,7 +69,7 @@ def test_the_key_channel_brings_the_section_patients_ask_this_way_into_retrieval
                                            QUERY_VECTOR[None, :].copy())
 
     def retrieve(key_weight: float):
-        settings = Settings().updated(search_depth=1, key_weight=key_weight).retrieval
+        settings = Settings().updated(search_depth=1, key_weight=key_weight, key_added=0).retrieval
         return Retriever(store, _QueryEmbedder(), settings=settings).retrieve("can my dog sleep in my bed", k=3)
 
     assert [h.chunk.doc_id for h in retrieve(0.0).chunks] == ["hepatitis"]  # dense search's one hit
@@ -88,7 +88,7 @@ def test_a_section_asked_this_way_is_added_after_the_found_chunks_which_keep_the
         (QuestionKey("pets", "Where should my pet rest?", "can my dog sleep in my bed"),), (near / np.linalg.norm(near))[None, :])
 
     def retrieve(**overrides):
-        settings = Settings().updated(search_depth=1, **overrides).retrieval
+        settings = Settings().updated(search_depth=1, **{"key_added": 0, **overrides}).retrieval
         return Retriever(store, _QueryEmbedder(), settings=settings).retrieve("can my dog sleep in my bed", k=1)
 
     plain = retrieve()
