@@ -227,14 +227,17 @@ if __name__ == "__main__":
 
 
 def built_documents_of(index) -> list:
-    """An embedded index's documents as a build would hand them to a store: its stored vectors, no re-embedding,
-    and the BM25 texts the embedded build indexed (title, headings, text, question keys)."""
-    from knowledge.chunking import embedding_prefix
+    """An embedded index's documents as a build would hand them to a store: its stored vectors (question keys'
+    included), no re-embedding, and the BM25 texts the embedded build indexed (title, headings, text, question keys)."""
+    from knowledge.chunking import lexical_text
     from knowledge.documents import Chunk, Document
-    from knowledge.index import _asked, document_meta
+    from knowledge.index import document_meta
     from knowledge.store import BuiltDocument
     from knowledge.vectors import reconstruct
 
+    lexical = index.manifest.get("lexical")
+    with_keys = bool(lexical.get("question_keys", True)) if isinstance(lexical, dict) else True
+    keys = index.question_key_vectors().by_document()
     documents = []
     for doc_id, entry in (index.manifest.get("documents") or {}).items():
         stored = index.document_chunks(doc_id)
@@ -244,12 +247,14 @@ def built_documents_of(index) -> list:
                        kind=entry.get("kind") or "markdown", meta=meta)
         chunks = tuple(Chunk(doc_id, c.heading_path, c.text, c.sentences, c.page_start, c.page_end, c.page_breaks)
                        for c in stored)
+        asked = keys.get(doc_id)
         documents.append(BuiltDocument(
             doc_id=doc_id, doc=doc, paths=tuple(entry.get("paths") or [entry["source_path"]]), chunks=chunks,
             chunk_vectors=reconstruct(index.vectors, [c.chunk_id for c in stored]),
             sentence_vectors=tuple(np.asarray(index.sentence_vectors(c)) for c in stored),
-            lexical_texts=tuple(embedding_prefix(doc.title, c.heading_path) + c.text + _asked(doc, c.heading_path)
-                                for c in stored),
+            lexical_texts=tuple(lexical_text(doc.title, c.heading_path, c.text, meta, with_keys) for c in stored),
+            question_keys=tuple((k.heading, k.text) for k in asked.keys) if asked else (),
+            question_key_vectors=asked.vectors if asked else None,
         ))
     return documents
 

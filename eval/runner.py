@@ -150,6 +150,7 @@ def ask_item(assistant, item: GoldItem, checker: SourceChecker) -> ItemResult:
     retrieved: tuple[str, ...] = ()
     if item.gold_article:
         result = assistant.retriever.retrieve(answer.query or item.question, k=RETRIEVAL_DEPTH)
-        retrieved = tuple(dict.fromkeys(hit.chunk.article for hit in result.chunks))
+        # The first k only: retrieval may add chunks after them (sections found by their question keys).
+        retrieved = tuple(dict.fromkeys(hit.chunk.article for hit in result.chunks[:RETRIEVAL_DEPTH]))
     return ItemResult(item, answer.triage, answer.abstained, tuple(quotes), retrieved, latency,
                       dict(answer.timings_ms), answer.query, answer.self_harm)

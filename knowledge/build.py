@@ -17,6 +17,7 @@ from knowledge.chunking import chunk_document, embedding_prefix, lexical_text
 from knowledge.documents import Chunk, Document
 from knowledge.index_errors import IndexError_
 from knowledge.loaders import LoadError, load_document
+from knowledge.question_key_vectors import document_question_keys, embed_question_keys
 from knowledge.settings import Settings
 from knowledge.store import BuiltDocument
 
@@ -239,6 +240,9 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, writer: Stor
 
     new_entries = [e for e in entries if e.doc_id not in stored]
     _embed_entries(new_entries, embedder, settings.index.batch_size, progress)
+    # The question keys of new documents, embedded apart from their text (kept documents' keys stay in the store).
+    asked = [document_question_keys(e.doc.meta) for e in new_entries]
+    key_vectors = embed_question_keys(asked, embedder, settings.index.batch_size)
     question_keys = settings.index.question_keys_in_bm25
     built = [
         BuiltDocument(
@@ -247,8 +251,9 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, writer: Stor
             sentence_vectors=tuple(e.sentence_vectors),
             lexical_texts=tuple(lexical_text(e.doc.title, c.heading_path, c.text, e.doc.meta, question_keys)
                                 for c in e.chunks),
+            question_keys=keys, question_key_vectors=vectors,
         )
-        for e in new_entries
+        for e, keys, vectors in zip(new_entries, asked, key_vectors, strict=True)
     ]
     chunk_count = sum(len(e.chunks) for e in entries)
     sentences = sum(len(c.sentences) for e in entries for c in e.chunks)

@@ -25,13 +25,19 @@ from knowledge.index_errors import (
 )
 from knowledge.index_folder import _recover_for_reader
 from knowledge.lexical import LexicalIndex
+from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors
 from knowledge.store import Hit
 from knowledge.vectors import load_vector_index, reconstruct, search_vectors
 
 __all__ = [
-    "FORMAT_VERSION", "MANIFEST", "REBUILD_HINT", "BuildLockedError", "IndexError_", "IndexMismatchError",
-    "IndexNotFoundError", "KnowledgeIndex", "StoredChunk", "document_meta",
+    "FORMAT_VERSION", "MANIFEST", "QUESTION_KEY_ROWS", "QUESTION_KEY_VECTORS", "REBUILD_HINT", "BuildLockedError",
+    "IndexError_", "IndexMismatchError", "IndexNotFoundError", "KnowledgeIndex", "StoredChunk", "document_meta",
 ]
+
+# The question keys' vectors (.npy) and, row for row, their document, heading and text (JSON); an index built
+# before keys were embedded has neither file and reads as having no key vectors.
+QUESTION_KEY_VECTORS = "question_keys.npy"
+QUESTION_KEY_ROWS = "question_keys.json"
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,10 @@ class KnowledgeIndex:
     """
 
     def __init__(self, directory: Path, manifest: dict, vectors, lexical: LexicalIndex,
-                 sentence_matrix: np.ndarray, chunks: dict[int, StoredChunk]) -> None:
+                 sentence_matrix: np.ndarray, chunks: dict[int, StoredChunk],
+                 question_keys: QuestionKeyVectors | None = None) -> None:
         self.directory = directory
+        self.key_vectors = question_keys or QuestionKeyVectors.empty(int(vectors.d))
         self.manifest = manifest
         self.vectors = vectors
         self.lexical = lexical
@@ -152,10 +160,14 @@ class KnowledgeIndex:
             lexical = LexicalIndex.load(directory / "bm25")
             sentence_matrix = np.load(directory / "sentences.npy", allow_pickle=False)
             chunks = _read_chunks(directory / "store.sqlite")
+            question_keys = _read_question_keys(directory)
         except (OSError, RuntimeError, ValueError, sqlite3.DatabaseError) as err:
             raise IndexMismatchError(f"index at {directory} is incomplete or damaged ({err}); {REBUILD_HINT}") from None
         _check_consistent(directory, manifest, vectors, sentence_matrix, chunks)
-        return cls(directory, manifest, vectors, lexical, sentence_matrix, chunks)
+        if len(question_keys) and question_keys.vectors.shape[1] != vectors.d:
+            raise IndexMismatchError(f"index at {directory} is incomplete or damaged (its question key vectors do not "
+                                     f"match its chunk vectors); {REBUILD_HINT}")
+        return cls(directory, manifest, vectors, lexical, sentence_matrix, chunks, question_keys)
 
     def chunk(self, chunk_id: int) -> StoredChunk:
         return self.chunks[chunk_id]
@@ -224,6 +236,10 @@ class KnowledgeIndex:
             self._question_keys = keys
         return self._question_keys
 
+    def question_key_vectors(self) -> QuestionKeyVectors:
+        """The question keys' vectors the build stored beside the index (loaded with it)."""
+        return self.key_vectors
+
     def document_chunks(self, doc_id: str) -> list[StoredChunk]:
         return [self.chunks[c] for c in self.doc_chunk_ids.get(doc_id, [])]
 
@@ -270,6 +286,19 @@ def _check_consistent(directory: Path, manifest: dict, vectors, sentence_matrix:
         problem = "its sentence vectors are shorter than its chunks need"
     if problem:
         raise IndexMismatchError(f"index at {directory} is incomplete or damaged ({problem}); {REBUILD_HINT}")
+
+
+def _read_question_keys(directory: Path) -> QuestionKeyVectors:
+    """The stored question keys and their vectors; none for an index built before they were stored."""
+    vectors_path, rows_path = directory / QUESTION_KEY_VECTORS, directory / QUESTION_KEY_ROWS
+    if not vectors_path.exists() and not rows_path.exists():
+        return QuestionKeyVectors.empty()
+    vectors = np.load(vectors_path, allow_pickle=False)
+    rows = json.loads(rows_path.read_text(encoding="utf-8"))
+    if not isinstance(rows, list) or vectors.ndim != 2 or len(rows) != len(vectors):
+        raise ValueError(f"{QUESTION_KEY_ROWS} does not describe {QUESTION_KEY_VECTORS} row for row")
+    keys = tuple(QuestionKey(str(doc_id), str(heading), str(text)) for doc_id, heading, text in rows)
+    return QuestionKeyVectors(keys, vectors.astype(np.float32))
 
 
 def _read_chunks(path: Path) -> dict[int, StoredChunk]:

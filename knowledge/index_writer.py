@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.chunking import lexical_text
-from knowledge.index import KnowledgeIndex, StoredChunk
+from knowledge.index import QUESTION_KEY_ROWS, QUESTION_KEY_VECTORS, KnowledgeIndex, StoredChunk
 from knowledge.index_errors import FORMAT_VERSION, MANIFEST, IndexError_
 from knowledge.index_folder import (
     _make_parent,
@@ -28,6 +28,7 @@ from knowledge.index_folder import (
     build_lock,
 )
 from knowledge.lexical import LexicalIndex
+from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, document_question_keys
 from knowledge.settings import IndexSettings
 from knowledge.store import BuiltDocument, json_default
 from knowledge.vectors import build_vector_index, reconstruct, save_vector_index
@@ -73,6 +74,16 @@ class DocRow:
     chunk_vectors: np.ndarray
     sentence_vectors: tuple[np.ndarray, ...]
     lexical_texts: tuple[str, ...]
+    question_keys: QuestionKeyVectors
+
+
+def _write_question_keys(directory: Path, docs: Sequence[DocRow], dimension: int) -> None:
+    """Write question_keys.npy (one vector per key) and question_keys.json (its document, heading and text)."""
+    keys = QuestionKeyVectors.joined([d.question_keys for d in docs])
+    vectors = keys.vectors if len(keys) else np.zeros((0, dimension), dtype=np.float32)
+    np.save(directory / QUESTION_KEY_VECTORS, vectors.astype(np.float32), allow_pickle=False)
+    rows = [[k.doc_id, k.heading, k.text] for k in keys.keys]
+    (directory / QUESTION_KEY_ROWS).write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
 
 
 def _write_store(directory: Path, docs: Sequence[DocRow]) -> int:
@@ -158,8 +169,15 @@ class EmbeddedWriter:
         return old if old.manifest.get("chunking") == dict(chunking) else None
 
     def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:
-        self._old = self._compatible(model, chunking)
-        return frozenset(self._old.doc_chunk_ids) if self._old else frozenset()
+        """Documents the old index holds with all they need; one with question keys but no key vectors (an index
+        built before keys were embedded) is left out, so the build embeds it again."""
+        self._old = old = self._compatible(model, chunking)
+        if old is None:
+            return frozenset()
+        with_keys = {k.doc_id for k in old.question_key_vectors().keys}
+        asked = old.question_keys()
+        return frozenset(doc_id for doc_id in old.doc_chunk_ids
+                         if doc_id in with_keys or not document_question_keys({"questions": asked.get(doc_id, {})}))
 
     def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object],
                 query_encoder: Path | None = None) -> None:
@@ -177,6 +195,7 @@ class EmbeddedWriter:
         order = list(dict.fromkeys([*(i for i in documents if i in new_by_id or i in keep), *keep, *new_by_id]))
         next_id = int(old.manifest.get("next_chunk_id", 1)) if old is not None else 1
         rows: list[DocRow] = []
+        old_keys = old.question_key_vectors().by_document() if old is not None else {}
         for doc_id in order:
             entry = _mapping(documents.get(doc_id))
             if doc_id in new_by_id:
@@ -184,7 +203,7 @@ class EmbeddedWriter:
                 next_id += len(row.chunks)
             else:
                 assert old is not None  # checked above
-                row = _kept_row(old, doc_id, entry, question_keys)
+                row = _kept_row(old, doc_id, entry, question_keys, old_keys)
             rows.append(row)
         if not rows or not any(r.chunks for r in rows):
             raise IndexError_(f"a build gave the index at {self.index_dir} no chunks; the previous index is kept")
@@ -194,6 +213,7 @@ class EmbeddedWriter:
             sentences = _write_store(tmp, rows)
             all_ids = np.asarray([c.chunk_id for r in rows for c in r.chunks], dtype=np.int64)
             all_vectors = np.vstack([r.chunk_vectors for r in rows])
+            _write_question_keys(tmp, rows, int(all_vectors.shape[1]))
             if len(all_vectors) != len(all_ids):  # every document was embedded or kept; a gap is a bug
                 raise RuntimeError(f"{len(all_ids)} chunks but {len(all_vectors)} vectors; the build is not saved")
             save_vector_index(build_vector_index(all_vectors, all_ids, self.settings), tmp / "chunks.faiss")
@@ -246,10 +266,23 @@ def _new_row(doc: BuiltDocument, first_id: int) -> DocRow:
               "reviewed": d.reviewed, "summary": d.summary, "kind": d.kind, "meta": d.meta}
     chunks = tuple(ChunkRow(first_id + i, tuple(c.heading_path), c.text, tuple(c.sentences), c.page_start,
                             c.page_end, tuple(c.page_breaks)) for i, c in enumerate(doc.chunks))
-    return DocRow(doc.doc_id, record, chunks, doc.chunk_vectors, tuple(doc.sentence_vectors), tuple(doc.lexical_texts))
+    return DocRow(doc.doc_id, record, chunks, doc.chunk_vectors, tuple(doc.sentence_vectors), tuple(doc.lexical_texts),
+                  _built_keys(doc))
 
 
-def _kept_row(old: KnowledgeIndex, doc_id: str, entry: Mapping, question_keys: bool) -> DocRow:
+def _built_keys(doc: BuiltDocument) -> QuestionKeyVectors:
+    """A new document's question keys with the vectors the build embedded for them."""
+    if not doc.question_keys:
+        return QuestionKeyVectors.empty()
+    vectors = np.asarray(doc.question_key_vectors if doc.question_key_vectors is not None else [], dtype=np.float32)
+    if len(vectors) != len(doc.question_keys):
+        raise RuntimeError(f"{doc.paths[0]}: {len(doc.question_keys)} question keys but {len(vectors)} vectors; "
+                           "the build is not saved")
+    return QuestionKeyVectors(tuple(QuestionKey(doc.doc_id, h, t) for h, t in doc.question_keys), vectors)
+
+
+def _kept_row(old: KnowledgeIndex, doc_id: str, entry: Mapping, question_keys: bool,
+              old_keys: Mapping[str, QuestionKeyVectors]) -> DocRow:
     """A document copied from the old index with its chunk ids and vectors; `entry` refreshes its record."""
     record = _stored_record(old, doc_id)
     record.update({key: entry[key] for key in RECORD_FIELDS if key in entry})
@@ -262,7 +295,8 @@ def _kept_row(old: KnowledgeIndex, doc_id: str, entry: Mapping, question_keys: b
     texts = tuple(lexical_text(str(record["title"]), c.heading_path, c.text, record["meta"], question_keys)
                   for c in stored)
     return DocRow(doc_id, record, chunks, reconstruct(old.vectors, chunk_ids),
-                  tuple(np.asarray(old.sentence_vectors(c)) for c in stored), texts)
+                  tuple(np.asarray(old.sentence_vectors(c)) for c in stored), texts,
+                  old_keys.get(doc_id, QuestionKeyVectors.empty()))
 
 
 def _stored_record(old: KnowledgeIndex, doc_id: str) -> dict:

@@ -62,6 +62,25 @@ MIGRATIONS: tuple[str, ...] = (
         idf double precision NOT NULL
     );
     """,
+    # 2: the question keys' vectors, one row per key of a document's front-matter `questions:`; typed with the
+    # library's dimension when it has one already (set_dimension re-types it on a model change).
+    """
+    CREATE TABLE question_keys (
+        doc_id text NOT NULL REFERENCES documents ON DELETE CASCADE,
+        position integer NOT NULL,
+        heading text NOT NULL,
+        text text NOT NULL,
+        embedding vector NOT NULL,
+        PRIMARY KEY (doc_id, position)
+    );
+    DO $$
+    DECLARE dim integer := (SELECT dimension FROM library);
+    BEGIN
+        IF dim IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE question_keys ALTER COLUMN embedding TYPE vector(%s)', dim);
+        END IF;
+    END $$;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -165,6 +184,7 @@ def set_dimension(conn, dimension: int, hnsw_m: int, hnsw_ef_construction: int) 
     conn.execute("DROP INDEX IF EXISTS chunks_embedding_hnsw")
     conn.execute(f"ALTER TABLE chunks ALTER COLUMN embedding TYPE vector({int(dimension)})")
     conn.execute(f"ALTER TABLE sentences ALTER COLUMN embedding TYPE vector({int(dimension)})")
+    conn.execute(f"ALTER TABLE question_keys ALTER COLUMN embedding TYPE vector({int(dimension)})")
     # Inner product on unit vectors is cosine, and cheaper to compute than the cosine operator.
     conn.execute(f"CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_ip_ops) "
                  f"WITH (m = {int(hnsw_m)}, ef_construction = {int(hnsw_ef_construction)})")

@@ -39,6 +39,7 @@ from knowledge.pg_schema import (
     migrate,
     set_dimension,
 )
+from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, document_question_keys
 from knowledge.settings import PostgresSettings
 from knowledge.store import BuiltDocument, Hit, json_default, shown_location
 
@@ -90,6 +91,7 @@ class _Library:
     dims: dict[str, int]  # token -> its dimension in the chunks' BM25 sparsevecs
     idf_max: float
     words: frozenset[str]  # the vocabulary
+    question_keys: QuestionKeyVectors
 
 
 class PgStore:
@@ -305,6 +307,9 @@ class PgStore:
     def document_meta(self, doc_id: str) -> dict:
         return dict(self._current(poll=False).meta.get(doc_id, {}))
 
+    def question_key_vectors(self) -> QuestionKeyVectors:
+        return self._current(poll=False).question_keys
+
     def question_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
         keys: dict[str, dict[str, tuple[str, ...]]] = {}
         for doc_id, meta in self._current(poll=False).meta.items():
@@ -360,7 +365,7 @@ class PgStore:
         library = self._current()
         m = library.manifest
         size = self._query("SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['documents', 'chunks', "
-                           "'sentences', 'vocabulary', 'library']::regclass[]) AS c")[0][0]
+                           "'sentences', 'vocabulary', 'library', 'question_keys']::regclass[]) AS c")[0][0]
         counts = m.get("counts")
         return {
             "index_dir": self._location,
@@ -416,10 +421,11 @@ class PgStore:
         return path if path.is_file() else None
 
     def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:
-        """Documents embedded with this model and cut with this chunking: a build keeps them as they are."""
-        rows = self._query("SELECT doc_id FROM documents WHERE model = %s AND chunking = %s",
-                           (model, _jsonb(dict(chunking))))
-        return frozenset(r[0] for r in rows)
+        """Documents embedded with this model and cut with this chunking: a build keeps them as they are. One with
+        question keys but no key vectors (stored before schema version 2) is left out, so the build embeds it again."""
+        rows = self._query("SELECT doc_id, meta, EXISTS (SELECT 1 FROM question_keys q WHERE q.doc_id = d.doc_id) "
+                           "FROM documents d WHERE model = %s AND chunking = %s", (model, _jsonb(dict(chunking))))
+        return frozenset(doc_id for doc_id, meta, has_keys in rows if has_keys or not document_question_keys(meta))
 
     def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object],
                 query_encoder: Path | None = None) -> None:
@@ -548,6 +554,17 @@ def _insert_documents(conn, new: Sequence[BuiltDocument], model: str, chunking: 
             copy.set_types(["int8", "int4", "vector"])
             for row in sentence_rows:
                 copy.write_row(row)
+        with cur.copy("COPY question_keys (doc_id, position, heading, text, embedding) FROM STDIN "
+                      "WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "int4", "text", "text", "vector"])
+            for d in new:
+                vectors = np.asarray(d.question_key_vectors if d.question_key_vectors is not None else [],
+                                     dtype=np.float32)
+                if d.question_keys and len(vectors) != len(d.question_keys):
+                    raise StoreError(f"{d.paths[0]}: {len(d.question_keys)} question keys but {len(vectors)} vectors; "
+                                     "the build is not saved")
+                for position, (heading, text) in enumerate(d.question_keys):
+                    copy.write_row((d.doc_id, position, heading, text, vectors[position]))
 
 
 def _write_lexical(conn) -> None:
@@ -640,11 +657,17 @@ def _read_library(conn, location: str) -> _Library:
         order = {doc_id: i for i, doc_id in enumerate(documents)}
         doc_chunk_ids = dict(sorted(doc_chunk_ids.items(), key=lambda item: order.get(item[0], len(order))))
     n = float(len(chunks))
+    library_order = {doc_id: i for i, doc_id in enumerate(doc_chunk_ids)}
+    key_rows = sorted(conn.execute("SELECT doc_id, position, heading, text, embedding FROM question_keys").fetchall(),
+                      key=lambda r: (library_order.get(r[0], len(library_order)), r[0], r[1]))
+    question_keys = QuestionKeyVectors(
+        tuple(QuestionKey(doc_id, heading, text) for doc_id, _, heading, text, _ in key_rows),
+        np.vstack([_array(r[4]) for r in key_rows]) if key_rows else np.zeros((0, int(dimension or 0)), dtype=np.float32))
     return _Library(
         version=int(version), manifest=dict(manifest or {}), dimension=int(dimension or 0), chunks=chunks,
         doc_chunk_ids=doc_chunk_ids, section_starts=frozenset(section_starts),
         docs_with_headings=frozenset(c.doc_id for c in chunks.values() if c.heading_path), meta=meta, idf=idf,
-        dims=dims, idf_max=float(np.log(1.0 + (n + 0.5) / 0.5)), words=frozenset(idf),
+        dims=dims, idf_max=float(np.log(1.0 + (n + 0.5) / 0.5)), words=frozenset(idf), question_keys=question_keys,
     )
 
 

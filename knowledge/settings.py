@@ -105,6 +105,12 @@ class RetrievalSettings:
     dense_weight: float = setting(1.0, "weight of the dense ranking in the fusion", minimum=0.0)
     lexical_weight: float = setting(1.0, "weight of the BM25 ranking in the fusion", minimum=0.0)
     glossary_expansions: int = setting(3, "other names of glossary concepts added to the BM25 query", minimum=0)
+    key_weight: float = setting(0.0, "weight in the fusion of the ranking of sections by their best question key's "
+                                "cosine to the question (0: no such channel)", minimum=0.0)
+    key_floor: float = setting(0.6, "sections whose best question key is less similar to the question than this "
+                               "stay out of the question-key ranking and are never added", minimum=-1.0, maximum=1.0)
+    key_added: int = setting(2, "chunks of the sections whose question keys best match the question, added after "
+                             "the fused ones when neither search found them (0: none)", minimum=0)
     spelling_min_length: int = setting(5, "words shorter than this are never corrected as typos (too many "
                                        "short words are one edit apart)", minimum=2)
 
@@ -127,6 +133,8 @@ class Weights:
     intro: float = setting(0.06, "penalty for text before a document's first heading: summaries, rarely the "
                            "answer", key="weight_intro")
     margin: float = setting(0.15, "keep further sentences scoring within this of the best", key="weight_margin")
+    keys: float = setting(0.10, "weight of the best cosine between the question and the question keys of the "
+                          "sentence's section (the ways patients ask what it answers)", key="weight_keys")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from knowledge.documents import Chunk, Document
     from knowledge.index import StoredChunk
+    from knowledge.question_key_vectors import QuestionKeyVectors
     from knowledge.settings import Settings
 
 
@@ -111,6 +112,11 @@ class KnowledgeStore(Protocol):
         """Each document's question keys by '##' heading: the ways patients ask what a section says."""
         ...
 
+    def question_key_vectors(self) -> QuestionKeyVectors:
+        """Every question key with its section and the vector the build embedded it as (empty for a library built
+        before keys were embedded), so a question can be matched against the ways patients ask each section."""
+        ...
+
     def document_meta(self, doc_id: str) -> dict:
         """Front matter and other metadata of one document."""
         ...
@@ -139,6 +145,8 @@ class BuiltDocument:
     chunk_vectors: np.ndarray  # one normalised row per chunk
     sentence_vectors: tuple[np.ndarray, ...]  # per chunk, one normalised row per sentence
     lexical_texts: tuple[str, ...]  # per chunk: title, headings, text and question keys, for BM25
+    question_keys: tuple[tuple[str, str], ...] = ()  # (heading, key) of each front-matter question key
+    question_key_vectors: np.ndarray | None = None  # one normalised row per question key (None: no keys)
 
 
 class StoreWriter(Protocol):
@@ -173,7 +181,9 @@ class StoreWriter(Protocol):
         keys), files, skipped, query_encoder, and `documents` in library order, each with its record fields
         (title, url, source_path, paths, reviewed, summary, kind, meta), which refresh a kept document. The store
         adds format_version, dimension, counts, built_at and `version`. `query_encoder` is the ONNX file the
-        manifest's `query_encoder` entry describes, for `KnowledgeStore.query_encoder_file`.
+        manifest's `query_encoder` entry describes, for `KnowledgeStore.query_encoder_file`. New documents bring their
+        question keys' vectors; kept documents keep the ones stored (`stored` leaves out a document whose keys the
+        store lacks, so the build embeds it again).
         """
         ...
 

@@ -16,6 +16,7 @@ from knowledge.lexical import tokenize
 from knowledge.settings import AnswerSettings
 from knowledge.store import KnowledgeStore
 from knowledge.text import squash_whitespace
+from qa.question_keys import section_of
 from qa.retrieval import RetrievalResult, RetrievedChunk
 from qa.types import Quote
 
@@ -107,6 +108,8 @@ def score_sentences(result: RetrievalResult, index: KnowledgeStore, query: str,
         cosines = vectors @ result.query_vector
         heading_tokens = set(tokenize(" ".join(chunk.heading_path)))
         heading_share = sum(idf(t) for t in q_tokens & heading_tokens) / q_weight
+        section = section_of(chunk)
+        key_prior = weights.keys * result.key_scores.get(section, 0.0) if section is not None else 0.0
         for i, (start, end) in enumerate(chunk.sentences):
             text = chunk.text[start:end]
             if not _is_quotable(text, chunk.heading_path, wants_questions):
@@ -122,6 +125,7 @@ def score_sentences(result: RetrievalResult, index: KnowledgeStore, query: str,
                 - (weights.intro if not chunk.heading_path and index.has_headings(chunk.doc_id) else 0.0)
                 + weights.heading * min(1.0, heading_share)
                 + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
+                + key_prior
             )
             candidates.append(Candidate(hit, i, score, float(cosines[i])))
     return candidates
@@ -221,6 +225,8 @@ def widen_to_neighbours(chosen: Sequence[Candidate], candidates: Sequence[Candid
             # The best sentence opening a section usually needs its second sentence: articles answer
             # a heading's question in its first two sentences.
             span.indices.add(idx + 1)
+            if texts[idx + 1].rstrip().endswith(":"):  # a neighbour that opens a list brings the list too
+                span.indices.update(range(idx + 2, min(len(texts), idx + 2 + settings.max_list_items)))
     return spans
 
 

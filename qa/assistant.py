@@ -83,16 +83,17 @@ class Assistant:
         self._follow_lock = threading.Lock()
 
     def _follow_library(self) -> None:
-        """A shared store can be rebuilt while we run (replicas poll its version): the speller and the library's
-        words, made once from every chunk, are made again from the new library."""
+        """A shared store can be rebuilt while we run (replicas poll its version): the speller, the question keys
+        and the library's words, made once from every chunk, are made again from the new library."""
         version = self.index.version
         if version == self._library_version:
             return
         with self._follow_lock:
             if version != self._library_version:
-                from qa.retrieval import library_speller
+                from qa.retrieval import library_keys, library_speller
 
                 self.retriever.speller = library_speller(self.index, self.settings.retrieval.spelling_min_length)
+                self.retriever.keys = library_keys(self.index)
                 self.library = self._library_words()
                 self._library_version = version
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from knowledge.index import StoredChunk
 from knowledge.settings import RETRIEVAL_MODES, RetrievalSettings
 from knowledge.store import KnowledgeStore
 from knowledge.text import squash_whitespace
+from qa.question_keys import SectionId, SectionKeys, section_keys
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,13 @@ class RetrievalResult:
     query_vector: np.ndarray
     expansions: tuple[str, ...]
     query: str = ""  # the query as searched, typos repaired
+    # Each section's best question-key cosine to the question (empty without keys): a prior for its sentences.
+    key_scores: Mapping[SectionId, float] = field(default_factory=dict)
+
+
+def library_keys(index: KnowledgeStore) -> SectionKeys:
+    """The library's question-key vectors grouped by the section they belong to."""
+    return section_keys(index.question_key_vectors(), index.all_chunks())
 
 
 def library_speller(index: KnowledgeStore, min_length: int):
@@ -45,7 +54,7 @@ class Retriever:
 
     def __init__(self, index: KnowledgeStore, embedder, glossary=None,
                  settings: RetrievalSettings = RetrievalSettings(), mode: str | None = None,
-                 depth: int | None = None, speller=None) -> None:
+                 depth: int | None = None, speller=None, keys: SectionKeys | None = None) -> None:
         mode = mode or settings.mode
         if mode not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not '{mode}'")
@@ -58,6 +67,7 @@ class Retriever:
         self.dense_weight = settings.dense_weight
         self.lexical_weight = settings.lexical_weight
         self.speller = speller if speller is not None else library_speller(index, settings.spelling_min_length)
+        self.keys = keys if keys is not None else library_keys(index)
 
     def expansions(self, query: str) -> list[str]:
         """Other names of the glossary concepts in the query (brand <-> generic, abbreviation <-> words)."""
@@ -74,10 +84,16 @@ class Retriever:
         qvec = self.embedder.encode_query(query)
         dense_hits = self.index.dense_search(qvec, self.depth) if self.mode != "bm25" else []
         lexical_hits = self.index.lexical_search(expanded, self.depth) if self.mode != "dense" else []
+        key_scores = self.keys.section_scores(qvec) if self.mode != "bm25" else {}
+        key_weight = self.settings.key_weight
+        floor = self.settings.key_floor
+        key_hits = self.keys.ranked_chunks({s: v for s, v in key_scores.items() if v >= floor}, self.depth) \
+            if key_weight else []
         dense_scores = dict(dense_hits)
         lexical_scores = dict(lexical_hits)
         fused: dict[int, float] = {}
-        for weight, hits in ((self.dense_weight, dense_hits), (self.lexical_weight, lexical_hits)):
+        channels = ((self.dense_weight, dense_hits), (self.lexical_weight, lexical_hits), (key_weight, key_hits))
+        for weight, hits in channels:
             for rank, (chunk_id, _) in enumerate(hits):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         ordered = sorted(fused, key=lambda cid: fused[cid], reverse=True)
@@ -97,4 +113,29 @@ class Retriever:
                                           float(lexical_scores.get(chunk_id, 0.0)), len(results)))
             if len(results) >= k:
                 break
-        return RetrievalResult(tuple(results), qvec, tuple(extra), query)
+        if self.settings.key_added:
+            results += self._key_added(results, key_scores, qvec, lexical_scores, seen_texts)
+        return RetrievalResult(tuple(results), qvec, tuple(extra), query, key_scores)
+
+    def _key_added(self, found: list[RetrievedChunk], key_scores: Mapping[SectionId, float], qvec: np.ndarray,
+                   lexical_scores: Mapping[int, float], seen_texts: set[str]) -> list[RetrievedChunk]:
+        """Chunks of the sections patients ask this way that neither search found, ranked after the found ones
+        (so the found ones keep their ranks): a section whose words differ from the question's still competes."""
+        floor = self.settings.key_floor
+        taken = {hit.chunk.chunk_id for hit in found}
+        ranked = self.keys.ranked_chunks({s: v for s, v in key_scores.items() if v >= floor}, len(taken) + self.depth)
+        chunks = []
+        for chunk_id, _ in ranked:
+            chunk = self.index.chunk(chunk_id)
+            text = squash_whitespace(chunk.text)[:300]
+            if chunk_id in taken or text in seen_texts:
+                continue
+            seen_texts.add(text)
+            chunks.append(chunk)
+            if len(chunks) >= self.settings.key_added:
+                break
+        if not chunks:
+            return []
+        cosines = self.index.chunk_vectors([c.chunk_id for c in chunks]) @ qvec
+        return [RetrievedChunk(chunk, 0.0, float(cosine), float(lexical_scores.get(chunk.chunk_id, 0.0)), len(found) + i)
+                for i, (chunk, cosine) in enumerate(zip(chunks, cosines, strict=True))]

@@ -3,6 +3,7 @@ BM25 agrees with the embedded store's bm25s, builds are atomic, replicas see new
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -306,3 +307,34 @@ def test_a_kept_document_takes_the_builds_record_and_bm25_choice(pg_url: str, li
         assert store.lexical_search("storm", 3) == []
         assert store.manifest["counts"] == {"documents": 4, "chunks": store.chunk_count(),
                                             "sentences": sum(len(c.sentences) for c in store.all_chunks())}
+
+
+def test_a_schema_1_library_migrates_and_re_embeds_only_its_keyed_documents(pg_url: str, tmp_path: Path) -> None:
+    """A library built before question keys were stored (schema 1) gets the table typed with its dimension, and
+    a build keeps every document but those whose keys it lacks vectors for."""
+    import psycopg
+
+    from knowledge.pg_schema import SCHEMA_VERSION
+    from knowledge.pg_store import open_pg_store
+    from knowledge.question_key_vectors import document_question_keys
+
+    folder = write_articles(tmp_path / "articles", {**ARTICLES, "keyed.md": (
+        "---\ntitle: Chills\nquestions:\n  Why chills happen: [\"why am I shivering\"]\n---\n\n# Chills\n\n"
+        "## Why chills happen\n\nThe new cells reset the body's thermostat for a few days.\n")})
+    docs = [built(folder / name) for name in sorted([*ARTICLES, "keyed.md"])]
+    keyed = next(d for d in docs if d.doc.title == "Chills")
+    with_keys = dataclasses.replace(keyed, question_keys=document_question_keys(keyed.doc.meta),
+                                    question_key_vectors=FakeEmbedder().encode(["why am I shivering"]))
+    docs = [with_keys if d is keyed else d for d in docs]
+    build(pg_url, docs)
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # as schema 1 left it
+        conn.execute("DROP TABLE question_keys")
+        conn.execute("UPDATE schema_version SET version = 1")
+
+    with open_pg_store(pg_url, for_build=True) as writer:
+        stored = writer.stored(MODEL, CHUNKING)
+    assert stored == {d.doc_id for d in docs} - {keyed.doc_id}
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                            "'question_keys'::regclass AND attname = 'embedding'").fetchone()[0] == "vector(64)"

@@ -54,6 +54,7 @@ class StoreKit:
 
     settings: Settings
     break_replace: Callable[[pytest.MonkeyPatch], None]
+    forget_question_key_vectors: Callable[[], None]  # make the library look built before keys were embedded
 
     def writer(self) -> StoreWriter:
         return open_writer(self.settings)
@@ -72,7 +73,13 @@ def _embedded(tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:
 
         monkeypatch.setattr("knowledge.index_writer._swap_into_place", boom)  # everything written, nothing swapped
 
-    return StoreKit(fake_settings(tmp_path / "index"), break_replace)
+    def forget_question_key_vectors() -> None:
+        from knowledge.index import QUESTION_KEY_ROWS, QUESTION_KEY_VECTORS
+
+        for name in (QUESTION_KEY_ROWS, QUESTION_KEY_VECTORS):
+            (tmp_path / "index" / name).unlink()
+
+    return StoreKit(fake_settings(tmp_path / "index"), break_replace, forget_question_key_vectors)
 
 
 def _postgres(tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:
@@ -85,7 +92,15 @@ def _postgres(tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:
 
         monkeypatch.setattr("knowledge.pg_store._write_lexical", boom)  # documents written, BM25 not, no commit
 
-    return StoreKit(fake_settings(tmp_path / "index").updated(store=url, pg_poll_seconds=0.0), break_replace)
+    def forget_question_key_vectors() -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DELETE FROM question_keys")
+            conn.execute("UPDATE library SET version = version + 1")
+
+    return StoreKit(fake_settings(tmp_path / "index").updated(store=url, pg_poll_seconds=0.0), break_replace,
+                    forget_question_key_vectors)
 
 
 STORES: dict[str, Callable[[Path, pytest.FixtureRequest], StoreKit]] = {"embedded": _embedded, "postgres": _postgres}
@@ -142,6 +157,15 @@ def test_question_keys_are_searchable_words_of_their_section(library: KnowledgeS
     assert library.question_keys()[doc_id] == {"Why chills happen": ("why am I shivering after my cells",)}
     (hit, *_) = library.lexical_search("shivering", 5)
     assert "thermostat" in library.chunk(hit.chunk_id).text
+
+
+def test_question_keys_are_stored_with_the_vectors_they_were_embedded_as(library: KnowledgeStore) -> None:
+    doc_id = _by_title(library, "Chills after the infusion")
+    stored = library.question_key_vectors()
+    assert [(k.doc_id, k.heading, k.text) for k in stored.keys] == [
+        (doc_id, "Why chills happen", "why am I shivering after my cells")]
+    assert stored.vectors.shape == (1, library.dimension)
+    assert np.abs(stored.vectors - FakeEmbedder().encode(["why am I shivering after my cells"])).max() <= 1e-6
 
 
 def test_chunk_and_document_reads_agree(library: KnowledgeStore) -> None:
@@ -226,9 +250,38 @@ def test_an_incremental_build_embeds_only_the_changed_document(store: StoreKit, 
         now = after.chunk(chunk_id)
         assert (now.text, now.doc_id) == (chunk.text, chunk.doc_id)
         assert np.array_equal(after.chunk_vectors([chunk_id]), vector)
+    assert "why am I shivering after my cells" not in embedder.encoded  # kept with its document
+    assert [k.text for k in after.question_key_vectors().keys] == ["why am I shivering after my cells"]
+    assert np.array_equal(after.question_key_vectors().vectors, library.question_key_vectors().vectors)
     moved = [c for c in after.all_chunks() if c.title == "Neurotoxicity after CAR-T"]
     assert moved and {c.article for c in moved} == {"icans"}
     assert after.chunk_count() == len(kept) + len(after.document_chunks(_by_title(after, "Driving after treatment")))
+
+
+def test_changed_question_keys_are_embedded_and_the_old_ones_leave(store: StoreKit, articles: Path, library) -> None:
+    keyed = articles / "keyed.md"
+    keyed.write_text(keyed.read_text().replace('["why am I shivering after my cells"]',
+                                               '["why am I shivering after my cells", "cold and shaking at night"]'),
+                     encoding="utf-8")
+    embedder = FakeEmbedder()
+    report = store.build(articles, embedder)
+
+    assert report.embedded_documents == 1  # a key is part of its document's content
+    after = store.open().question_key_vectors()
+    assert [k.text for k in after.keys] == ["why am I shivering after my cells", "cold and shaking at night"]
+    assert np.abs(after.vectors - FakeEmbedder().encode([k.text for k in after.keys])).max() <= 1e-6
+
+
+def test_a_library_built_before_keys_were_embedded_embeds_only_the_keyed_documents_again(
+        store: StoreKit, articles: Path, library) -> None:
+    store.forget_question_key_vectors()
+    assert len(store.open().question_key_vectors()) == 0  # readable, just without key vectors
+    embedder = FakeEmbedder()
+    report = store.build(articles, embedder)
+
+    assert report.embedded_documents == 1
+    assert "why am I shivering after my cells" in embedder.encoded
+    assert [k.text for k in store.open().question_key_vectors().keys] == ["why am I shivering after my cells"]
 
 
 class ExplodingEmbedder(FakeEmbedder):

@@ -17,6 +17,7 @@ import numpy as np
 
 from knowledge.index import StoredChunk
 from knowledge.lexical import tokenize
+from knowledge.question_key_vectors import QuestionKeyVectors
 from knowledge.store import Hit, KnowledgeStore
 from qa.retrieval import RetrievalResult, RetrievedChunk
 
@@ -46,6 +47,7 @@ class FakeStore:
     docs_with_headings: set[str] = field(default_factory=set)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     keys: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    key_vectors: QuestionKeyVectors = field(default_factory=lambda: QuestionKeyVectors.empty(DIMENSION))
     meta: dict[str, dict] = field(default_factory=dict)
     location: str = "memory://fake"
     model: str = "fake-model"
@@ -136,6 +138,9 @@ class FakeStore:
 
     def question_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
         return self.keys
+
+    def question_key_vectors(self) -> QuestionKeyVectors:
+        return self.key_vectors
 
     def document_meta(self, doc_id: str) -> dict:
         return self.meta.get(doc_id, {})

@@ -145,6 +145,18 @@ def test_a_sentence_ending_in_a_colon_brings_up_to_six_list_items() -> None:
     assert "Item number 6 " in quote and "Item number 7" not in quote
 
 
+def test_a_neighbour_that_opens_a_list_brings_its_list_so_no_quote_ends_on_a_colon() -> None:
+    store = FakeStore()
+    items = [S(f"Item number {i} is a reason to call 911.", 0.1) for i in range(1, 9)]
+    # The list's opening sentence is not chosen itself: it comes as the second sentence of the section's best one.
+    chunk = store.add("red-flags", ["When should I call 911?"],
+                      [S("Call 911 for any symptom that feels life-threatening.", 0.9),
+                       S("Call 911 right away for any of these:", 0.2), *items], section_start=True)
+    [quote] = _quoted(store, chunk)
+    assert quote.startswith("Call 911 for any symptom that feels life-threatening. Call 911 right away for any of these:")
+    assert "Item number 6 " in quote and "Item number 7" not in quote
+
+
 @pytest.mark.parametrize(("next_cosine", "kept"), [(0.45, True), (0.35, False)])
 def test_the_next_sentence_is_kept_when_it_scores_within_the_neighbour_weight_of_the_best(
         next_cosine: float, kept: bool) -> None:
@@ -251,3 +263,48 @@ def test_the_answer_logic_does_not_depend_on_presentation() -> None:
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         assert not {name for name in imported if name == "qa.render" or name.startswith("ui")}, module
+
+
+# ---------------------------------------------------------------- question keys
+
+
+KEYED = replace(DEFAULTS, weights=replace(W, keys=0.10))
+
+
+def test_a_section_whose_question_keys_match_the_question_lifts_its_sentences_by_the_key_weight() -> None:
+    store = FakeStore()
+    asked = store.add("care", ["How much time does caregiving take?"], [S("Caregiving is a full-time job.", 0.6)])
+    other = store.add("care", ["What does a caregiver do?"], [S("Caregiving is a full-time role.", 0.6)],
+                      position=1)
+    result = replace(retrieved(asked, other), key_scores={("care", "How much time does caregiving take?"): 0.9,
+                                                          ("care", "What does a caregiver do?"): 0.4})
+    scores = {c.text: c.score for c in score_sentences(result, store, "zzz", KEYED)}
+    # same cosine, same words; only the sections' best key cosines differ (and the rank bonus, by 1/2)
+    gap = scores["Caregiving is a full-time job."] - scores["Caregiving is a full-time role."]
+    assert gap == pytest.approx(KEYED.weights.keys * (0.9 - 0.4) + W.rank * (1 - 1 / 2), abs=1e-6)
+
+
+def test_the_sentence_quoted_comes_from_the_section_patients_ask_this_way() -> None:
+    store = FakeStore()
+    general = store.add("care", ["What does a caregiver do?"],
+                        [S("A caregiver stays with you, drives you and watches for warning signs.", 0.60)])
+    answer = store.add("care", ["Does the caregiver have to be there all the time?"],
+                       [S("Someone must be with you day and night for the first four weeks.", 0.58)], position=1)
+    result = retrieved(general, answer, dense=[0.5, 0.5])
+
+    def best_quote(result) -> str:
+        return max(compose(result, store, "zzz", KEYED).quotes, key=lambda q: q.score).text
+
+    assert best_quote(result) == "A caregiver stays with you, drives you and watches for warning signs."
+    keyed = replace(result, key_scores={("care", "What does a caregiver do?"): 0.35,
+                                        ("care", "Does the caregiver have to be there all the time?"): 0.85})
+    assert best_quote(keyed) == "Someone must be with you day and night for the first four weeks."
+
+
+def test_without_question_keys_the_scores_do_not_change() -> None:
+    store = FakeStore()
+    chunk = store.add("crs", ["What is CRS?"], [S("Cytokine release syndrome causes fever and chills.", 0.8)])
+    intro = store.add("crs", [], [S("This guide explains cytokine release syndrome.", 0.7)])
+    plain = _scores(retrieved(chunk, intro), store, "what causes fever")
+    keyed = {c.text: c.score for c in score_sentences(retrieved(chunk, intro), store, "what causes fever", KEYED)}
+    assert keyed == pytest.approx(plain)
