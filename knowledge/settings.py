@@ -162,6 +162,9 @@ class AnswerSettings:
                                         "the check off", minimum=0.0, maximum=1.0)
     unknown_topic_slope: float = setting(0.05, "extra confidence needed per Zipf point the unknown topic word is "
                                          "rarer than everyday English", minimum=0.0, maximum=1.0)
+    typo_max_zipf: float = setting(3.0, "a question word this common in English (Zipf scale, 'lice' 3.2, the typo "
+                                   "'mantel' 2.9) is read as itself by the topic check, never as a typo or the start "
+                                   "of a library word ('lice' is not 'license')", minimum=0.0, maximum=8.0)
     everyday_zipf: float = setting(4.8, "English words this common (Zipf scale, 'wife' 5.2, 'tattoo' 4.1) are chat, "
                                    "never a topic word", minimum=0.0, maximum=8.0)
     weights: Weights = field(default_factory=Weights)
