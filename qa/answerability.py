@@ -87,10 +87,6 @@ class LibraryWords:
         fixed = self._correct(word)
         return fixed is not None and all(self._stem_known(s) for s in tokenize(fixed))
 
-    def correct(self, word: str) -> str | None:
-        """The library word this one is probably a typo of ("toclizumab" -> "tocilizumab"), or None."""
-        return self._correct(word.lower())
-
 
 def everyday(word: str, everyday_zipf: float) -> bool:
     """Chat words ("actually", "wife", "moms", "cant") say nothing about the topic."""
@@ -110,4 +106,3 @@ def check_topic(question: str, library: LibraryWords, everyday_zipf: float) -> T
         return TopicCheck()
     ordered = sorted(unknown, key=lambda w: (unknown[w], w))
     return TopicCheck(tuple(ordered), round(max(0.0, everyday_zipf - unknown[ordered[0]]), 3))
-
