@@ -27,6 +27,12 @@ REGULARISATION_C = 16.0
 # false alarm over the missed emergency), the others to accuracy.
 RECALL_TARGET = {"emergency": 0.99, "self_harm": 1.0, "defer": 0.90, "out_of_scope": 0.90}
 THRESHOLD_MARGIN = 0.9  # thresholds sit a little below the held-out figure: new writers are further away
+# A head's threshold never drops so low that more than this share of held-out messages of other kinds alarm: with
+# w24-w26, one blind self-harm message the held-out head scores 0.003 (w26-150, "he'd rather be dead than do another
+# round", a parent quoting a son) would have set the self-harm threshold to 0.003 and put the crisis message on 43%
+# of calm held-out messages. Where the recall target can be met within the cap (every corpus up to w23: the cap
+# allowed 0.214, the target chose 0.319), the cap changes nothing.
+MAX_FALSE_ALARM = {"self_harm": 0.03}
 # A long message is also read sentence by sentence (a red flag or a suicidal line buried after logistics);
 # one sentence must be clearly alarming on its own to count (held-out writers, 18 of them: 0.75 kept the
 # recall of 0.6 with 0.7 points fewer look-alike alarms).
@@ -230,6 +236,9 @@ def choose_thresholds(examples: Sequence[Example], alone: np.ndarray, context: n
                 crisis = caught
             continue
         chosen[head] = min(0.5, float(scores[allowed]) * THRESHOLD_MARGIN)
+        if head in MAX_FALSE_ALARM:
+            others = np.sort(alone[~positive, h])
+            chosen[head] = max(chosen[head], float(np.quantile(others, 1.0 - MAX_FALSE_ALARM[head])))
         if head == "self_harm":
             crisis = caught | (np.maximum(alone[:, h], context[:, h]) >= chosen[head])
     conv = [i for i, e in enumerate(examples) if e.context != e.text and e.kind == "emergency"]
@@ -272,6 +281,7 @@ def train(embed: Callable[[list[str]], np.ndarray], embedding_model: str, out_we
                        "fingerprint": corpus_fingerprint(examples)},
         "regularisation_c": REGULARISATION_C,
         "recall_targets": RECALL_TARGET,
+        "max_false_alarm": MAX_FALSE_ALARM,
         "threshold_margin": THRESHOLD_MARGIN,
     }
     model = _model_from(fitted, thresholds, embedding_model, meta)

@@ -46,15 +46,20 @@ class TopicCheck:
 
 
 class LibraryWords:
-    """Every word the library uses: as written, as a stem, as a glossary name, or one typo away from one."""
+    """Every word the library uses: as written, as a stem, as a glossary name, or one typo away from one.
+
+    A word at least `typo_max_zipf` common in English is read as itself: "lice" is not a shortened "license", nor
+    "apple" the start of "application", however close they look (a real typo such as "toclizumab" is rare).
+    """
 
     def __init__(self, words: Iterable[str], stems: Iterable[str], is_glossary_name: Callable[[str], bool],
-                 correct: Callable[[str], str | None]) -> None:
+                 correct: Callable[[str], str | None], typo_max_zipf: float = 8.0) -> None:
         self.words = frozenset(w.lower() for w in words)
         self.stems = frozenset(stems)
         self._sorted_stems = sorted(self.stems)
         self._is_glossary_name = is_glossary_name
         self._correct = correct
+        self.typo_max_zipf = typo_max_zipf
 
     def _stem_known(self, stem: str) -> bool:
         """A stem the library has, or (4+ letters) the start of one: "chemo" is in "chemotherapi"."""
@@ -73,7 +78,11 @@ class LibraryWords:
         stems = tokenize(word)
         if not stems:  # a stop word
             return True
-        if all(self._stem_known(s) for s in stems) or self._is_glossary_name(word):
+        if all(s in self.stems for s in stems) or self._is_glossary_name(word):
+            return True
+        if english_zipf(word) >= self.typo_max_zipf:  # a real word of its own, not a typo or a prefix
+            return False
+        if all(self._stem_known(s) for s in stems):
             return True
         fixed = self._correct(word)
         return fixed is not None and all(self._stem_known(s) for s in tokenize(fixed))

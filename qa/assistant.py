@@ -108,6 +108,7 @@ class Assistant:
             [*self.index.vocabulary(), *tokenize(asked)],
             (lambda word: bool(glossary.find(word))) if glossary else (lambda word: False),
             self.retriever.speller.correct,
+            self.settings.answer.typo_max_zipf,
         )
 
     def topic_check(self, question: str) -> TopicCheck:

@@ -59,3 +59,12 @@ def test_strong_evidence_still_answers_a_question_with_an_unknown_word():
     assert not found.answerable(confidence=0.55, base=0.45, slope=0.05)  # needs 0.69
     assert found.answerable(confidence=0.70, base=0.45, slope=0.05)
     assert TopicCheck().answerable(confidence=0.0, base=0.45, slope=0.05)  # nothing unknown: not this check's call
+
+
+def test_a_real_word_is_not_read_as_a_typo_or_the_start_of_a_library_word() -> None:
+    text = "Bring your driver's license and insurance card. Tocilizumab treats CRS. Ask about the application."
+    words = LibraryWords(text.lower().replace(".", " ").split(), tokenize(text), lambda w: False,
+                         Speller([text]).correct, typo_max_zipf=3.0)
+    found = check_topic("my daughter came home with lice, is the apple cider rinse ok", words, EVERYDAY)
+    assert {"lice", "apple"} <= set(found.unknown)  # not "license", not "application"
+    assert check_topic("does toclizumab work fast", words, EVERYDAY) == TopicCheck()  # a real typo still is one
