@@ -216,10 +216,12 @@ class Distributor(Protocol):
 BUILD_WITH_ONNX = True
 
 
-def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None):
+def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None,
+                    cache_mb: float = 0.0):
     """The embedder a build uses and the verified ONNX export (path, record) to store in the index, or None.
 
     A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
+    With `cache_mb` > 0 the ONNX builder keeps its vectors in the user cache (`knowledge.embedding_cache`).
     """
     from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError, cached_export
 
@@ -246,4 +248,10 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
         return (given or shared_embedder(model_name, threads)), (path, record)
     builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
                            threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
+    if cache_mb > 0:
+        from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
+
+        # Keyed by the export file's hash: another model, export or pooling is another key, never a wrong vector.
+        cache = EmbeddingCache(default_cache_file(), f"onnx:{record.sha256}", record.config.dimension, cache_mb)
+        return CachedEmbedder(builder, cache), (path, record)
     return builder, (path, record)
