@@ -249,9 +249,16 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
     builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
                            threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
     if cache_mb > 0:
+        import hashlib
+        import json
+        from dataclasses import asdict
+
         from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
 
-        # Keyed by the export file's hash: another model, export or pooling is another key, never a wrong vector.
-        cache = EmbeddingCache(default_cache_file(), f"onnx:{record.sha256}", record.config.dimension, cache_mb)
+        # Keyed by the model's hash and how its tokens are pooled: another model, pooling or length limit is another
+        # key, never a wrong vector; a new export of the same model (verified within 1e-5) keeps the cache.
+        config = hashlib.sha256(json.dumps(asdict(record.config), sort_keys=True).encode()).hexdigest()[:16]
+        cache = EmbeddingCache(default_cache_file(), f"onnx:{record.model_sha256}:{config}", record.config.dimension,
+                               cache_mb)
         return CachedEmbedder(builder, cache), (path, record)
     return builder, (path, record)

@@ -43,7 +43,8 @@ def text_key(text: str) -> bytes:
 
 
 class EmbeddingCache:
-    """Vectors of one encoder (`encoder` names the exact export, e.g. `onnx:<sha256>`), in an SQLite file."""
+    """Vectors of one encoder (`encoder` names the model and its pooling, e.g. `onnx:<model sha256>:<config>`), in
+    an SQLite file."""
 
     def __init__(self, path: Path, encoder: str, dimension: int, max_mb: float) -> None:
         self.path = Path(path)

@@ -22,6 +22,7 @@ from knowledge.embedding import (
 )
 from knowledge.onnx_embedder import (
     ONNX_FILE,
+    WEIGHTS_SUFFIX,
     OnnxEmbedder,
     OnnxRecord,
     OnnxUnavailableError,
@@ -177,6 +178,9 @@ def test_the_index_holds_a_verified_export_with_its_hash(onnx_index):
     record = manifest["query_encoder"]
     assert record["file"] == ONNX_FILE
     assert record["sha256"] == file_sha256(onnx_index / ONNX_FILE)
+    # The weights beside the graph, in the file onnxruntime maps into memory rather than copying.
+    assert record["weights_sha256"] == file_sha256(onnx_index / (ONNX_FILE + WEIGHTS_SUFFIX))
+    assert (onnx_index / ONNX_FILE).stat().st_size < 1_000_000 < (onnx_index / (ONNX_FILE + WEIGHTS_SUFFIX)).stat().st_size
     assert record["max_abs_diff"] <= 1e-5
     assert record["config"]["pooling"] == "mean_tokens"
 
