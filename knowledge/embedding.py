@@ -165,6 +165,8 @@ def onnx_for_index(encoder_file: Path | None, manifest: Mapping[str, object], th
         raise OnnxUnavailableError(f"{record.file} is missing from the index") from None
     if size < 1024:
         raise OnnxUnavailableError(f"{record.file} in the index is damaged")
+    if record.weights_file and not path.with_name(record.weights_file).is_file():
+        raise OnnxUnavailableError(f"{record.weights_file} is missing from the index")
     try:
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401

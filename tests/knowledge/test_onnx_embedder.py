@@ -135,6 +135,19 @@ def test_an_export_of_another_model_is_not_used(tmp_path, capsys):
     assert capsys.readouterr().err == ""  # sentence-transformers then reports any mismatch, in one line
 
 
+def test_an_export_whose_weights_file_is_missing_falls_back_saying_which_file(tmp_path, capsys):
+    embedding._notices.clear()
+    config = SentenceConfig("mean_tokens", True, 256, False, 384)
+    record = OnnxRecord(ONNX_FILE, "0" * 64, "1" * 64, 1e-7, config, weights_sha256="2" * 64).to_json()
+    (tmp_path / ONNX_FILE).write_bytes(b"graph " * 400)  # the graph is there, its weights are not
+    manifest = {"model": DEFAULT_MODEL, "query_encoder": {**record, "model": DEFAULT_MODEL}}
+    assert isinstance(query_embedder(tmp_path / ONNX_FILE, manifest, "auto"), Embedder)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{ONNX_FILE}{WEIGHTS_SUFFIX} is missing from the index" in err
+    with pytest.raises(OnnxUnavailableError, match="is missing from the index; run 'patient-qa index build'"):
+        query_embedder(tmp_path / ONNX_FILE, manifest, "onnx")
+
+
 def test_a_model_that_cannot_be_exported_builds_with_sentence_transformers(monkeypatch, capsys):
     embedding._notices.clear()
     def refuse(*args, **kwargs):
