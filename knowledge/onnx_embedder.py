@@ -393,6 +393,12 @@ def cache_root() -> Path:
     return Path(user_cache_dir("patient-qa")) / "onnx"
 
 
+def export_folder(root: Path, model_key: str) -> Path:
+    """Where the cache keeps the split export of a model. Not the folder of exports with the weights inside: code
+    from before the split would take a split graph from there and place it in an index without its weights."""
+    return root / f"{model_key[:32]}-split"
+
+
 def cached_export(model_dir: Path, model_name: str, load_st_model, root: Path | None = None) -> tuple[Path, OnnxRecord]:
     """The verified export of this model from the cache, exporting (and checking) it first if there is none."""
     import shutil
@@ -402,7 +408,7 @@ def cached_export(model_dir: Path, model_name: str, load_st_model, root: Path | 
     read_sentence_config(model_dir)  # an unsupported model fails here, before anything is loaded
     key = model_sha256(model_dir)
     root = root or cache_root()
-    folder = root / key[:32]
+    folder = export_folder(root, key)
     found = _read_cached(folder, key)
     if found is not None:
         return found
