@@ -98,24 +98,40 @@ def batch_throughput(articles: Path, model: str, batch_size: int = 64) -> dict:
 
 def default_builds(articles: Path, settings) -> dict:
     """Fresh builds of the default articles: the default way (ONNX, export cached) and all sentence-transformers,
-    plus the one-time export and check a new user's first build pays."""
+    a rebuild from a warm vector cache, and the one-time export and check a new user's first build pays."""
+    import knowledge.embedding_cache as vector_cache
     from knowledge.build import build_index
     from knowledge.embedding import resolve_model_path, shared_embedder
     from knowledge.onnx_embedder import export_verified
 
     out: dict = {}
+    default_file = vector_cache.default_cache_file
     with tempfile.TemporaryDirectory(prefix="patient-qa-fastpath-") as tmp:
-        for label, backend in (("onnx", "auto"), ("sentence_transformers", "torch")):
-            report = build_index([articles], settings.updated(index_dir=Path(tmp) / label, embedding_backend=backend),
-                                 progress=False)
-            out[f"{label}_s"] = report.seconds
-            out["chunks"], out["sentences"] = report.chunks, report.sentences
+        # The bench's own vector cache, empty at first: the ONNX build is a first build on a new machine (every text
+        # through the model), and the rebuild into a new folder after it is what an `index clean` or the eval's
+        # per-folder indexes pay. The user's cache is left alone.
+        vector_cache.default_cache_file = lambda: Path(tmp) / "vectors" / vector_cache.CACHE_FILE  # type: ignore[assignment]
+        try:
+            for label, backend in (("onnx", "auto"), ("sentence_transformers", "torch"), ("cached_rebuild", "auto")):
+                before = os.times()
+                report = build_index([articles], settings.updated(index_dir=Path(tmp) / label,
+                                                                  embedding_backend=backend), progress=False)
+                out[f"{label}_s"], out[f"{label}_cpu_s"] = report.seconds, _cpu_since(before)
+                out["chunks"], out["sentences"] = report.chunks, report.sentences
+        finally:
+            vector_cache.default_cache_file = default_file  # type: ignore[assignment]
         st = shared_embedder(settings.index.model, settings.retrieval.threads).model
         started = time.perf_counter()
         record = export_verified(st, Path(resolve_model_path(settings.index.model)), Path(tmp), settings.index.model)
         out["export_and_check_s"] = round(time.perf_counter() - started, 2)
         out["export_max_abs_diff"] = record.max_abs_diff
     return out
+
+
+def _cpu_since(before: os.times_result) -> float:
+    """User + system CPU seconds of this process since `before` (a loaded machine stretches wall time, not this)."""
+    now = os.times()
+    return round((now.user - before.user) + (now.system - before.system), 1)
 
 
 def chat_memory(index_dir: Path, users: int = LOAD_USERS, questions: int = LOAD_QUESTIONS,
@@ -229,7 +245,11 @@ def render_fastpath(fast: dict, result: dict) -> str:
         ("sentences/s: sentence-transformers vs ONNX",
          f"{get('batches', 'sentences_per_s_sentence_transformers')} vs {get('batches', 'sentences_per_s_onnx')}"),
         ("default index build, ONNX (s, target <= 15)", get("builds", "onnx_s")),
-        ("default index build, sentence-transformers (s)", get("builds", "sentence_transformers_s")),
+        ("default index build, ONNX (CPU s)", get("builds", "onnx_cpu_s")),
+        ("default index build, sentence-transformers (s / CPU s)",
+         f"{get('builds', 'sentence_transformers_s')} / {get('builds', 'sentence_transformers_cpu_s')}"),
+        ("rebuild with a warm vector cache (s / CPU s)",
+         f"{get('builds', 'cached_rebuild_s')} / {get('builds', 'cached_rebuild_cpu_s')}"),
         ("one-time ONNX export + check (s)", get("builds", "export_and_check_s")),
         (f"chat RSS after {LOAD_USERS} users (MB, target <= 400)", get("chat", "after_load_mb")),
         ("chat peak RSS (MB)", get("chat", "peak_mb")),

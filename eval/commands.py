@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from eval.gold import DEFAULT_GOLD  # stdlib-only module: keeps `patient-qa --help` fast
@@ -91,17 +92,23 @@ def cmd_triage_train(args: argparse.Namespace) -> int:
     """Train and save the triage model; 2 with a message when the corpus or scikit-learn is missing."""
     from eval.gold import TRIAGE_GOLD, GoldFormatError
     from eval.triage_train import TrainingError, train
-    from knowledge.embedding import ModelLoadError, shared_embedder
+    from knowledge.embedding import ModelLoadError, build_embedders
     from knowledge.settings import DEFAULT_MODEL
     from qa.triage_model import DEFAULT_META, DEFAULT_WEIGHTS
 
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    embedder = shared_embedder(DEFAULT_MODEL, 1)
+
+    @lru_cache(maxsize=1)
+    def embedder():
+        """What a build embeds with: the verified ONNX export (the same vectors, no torch import once it is cached),
+        else sentence-transformers with a notice; made on first use, so a bad corpus is reported first."""
+        return build_embedders(DEFAULT_MODEL, "auto", 1)[0]
+
     try:
         summary = train(
-            lambda texts: embedder.encode(list(texts)), DEFAULT_MODEL,
+            lambda texts: embedder().encode(list(texts)), DEFAULT_MODEL,
             out_weights=out / DEFAULT_WEIGHTS.name if out else DEFAULT_WEIGHTS,
             out_meta=out / DEFAULT_META.name if out else DEFAULT_META,
             corpus_dir=Path(args.corpus) if args.corpus else TRIAGE_GOLD,

@@ -165,6 +165,8 @@ def onnx_for_index(encoder_file: Path | None, manifest: Mapping[str, object], th
         raise OnnxUnavailableError(f"{record.file} is missing from the index") from None
     if size < 1024:
         raise OnnxUnavailableError(f"{record.file} in the index is damaged")
+    if record.weights_file and not path.with_name(record.weights_file).is_file():
+        raise OnnxUnavailableError(f"{record.weights_file} is missing from the index")
     try:
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
@@ -216,10 +218,12 @@ class Distributor(Protocol):
 BUILD_WITH_ONNX = True
 
 
-def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None):
+def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None,
+                    cache_mb: float = 0.0):
     """The embedder a build uses and the verified ONNX export (path, record) to store in the index, or None.
 
     A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
+    With `cache_mb` > 0 the ONNX builder keeps its vectors in the user cache (`knowledge.embedding_cache`).
     """
     from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError, cached_export
 
@@ -246,4 +250,17 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
         return (given or shared_embedder(model_name, threads)), (path, record)
     builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
                            threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
+    if cache_mb > 0:
+        import hashlib
+        import json
+        from dataclasses import asdict
+
+        from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
+
+        # Keyed by the model's hash and how its tokens are pooled: another model, pooling or length limit is another
+        # key, never a wrong vector; a new export of the same model (verified within 1e-5) keeps the cache.
+        config = hashlib.sha256(json.dumps(asdict(record.config), sort_keys=True).encode()).hexdigest()[:16]
+        cache = EmbeddingCache(default_cache_file(), f"onnx:{record.model_sha256}:{config}", record.config.dimension,
+                               cache_mb)
+        return CachedEmbedder(builder, cache), (path, record)
     return builder, (path, record)

@@ -219,9 +219,9 @@ class EmbeddedWriter:
             save_vector_index(build_vector_index(all_vectors, all_ids, self.settings), tmp / "chunks.faiss")
             record = manifest.get("query_encoder")
             if query_encoder is not None and isinstance(record, dict) and record.get("file"):
-                from knowledge.onnx_embedder import place_file
+                from knowledge.onnx_embedder import place_export
 
-                place_file(query_encoder, tmp / str(record["file"]))
+                place_export(query_encoder, tmp / str(record["file"]))
             LexicalIndex.build([t for r in rows for t in r.lexical_texts], all_ids.tolist()).save(tmp / "bm25")
             written = self._manifest(manifest, rows, all_vectors, sentences, next_id)
             (tmp / MANIFEST).write_text(json.dumps(written, indent=1, default=json_default), encoding="utf-8")

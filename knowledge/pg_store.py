@@ -412,12 +412,13 @@ class PgStore:
     def query_encoder_file(self) -> Path | None:
         """The verified ONNX export the manifest names, from the user cache (by model hash), never from the server:
         None when this machine has no such export (questions are then embedded with sentence-transformers)."""
-        from knowledge.onnx_embedder import OnnxRecord, cache_root
+        from knowledge.onnx_embedder import OnnxRecord, cache_root, export_folder
 
         record = OnnxRecord.from_json(self.manifest.get("query_encoder"))
         if record is None:
             return None
-        path = cache_root() / record.model_sha256[:32] / record.file
+        folder = export_folder(cache_root(), record.model_sha256)
+        path = (folder if record.weights_file else cache_root() / record.model_sha256[:32]) / record.file
         return path if path.is_file() else None
 
     def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:

@@ -76,6 +76,9 @@ class IndexSettings:
     batch_size: int = setting(64, "texts per embedding batch", minimum=1)
     batch_tokens: int = setting(2048, "padded word pieces per ONNX build batch: fewer long chunks at once keep the "
                                 "build's memory low (64 chunks of 256 held 1 GB) and run faster", minimum=64)
+    embedding_cache_mb: float = setting(256.0, "MB of text vectors kept in the user cache between builds (keyed by "
+                                        "the model's hash and the text's hash), so a rebuild embeds only new "
+                                        "text; 0 turns it off", minimum=0.0)
     question_keys_in_bm25: bool = setting(True, "index each section's question keys (front matter `questions:`) as "
                                           "extra BM25 words for its chunks (doc2query)")
     # Measured by `patient-qa bench` (2 cores, 1 query thread): exact search costs about 5.8 ms per 100k chunks, and

@@ -98,3 +98,24 @@ def test_one_self_harm_message_the_head_cannot_see_does_not_put_the_crisis_messa
     alarmed = (alone[20:, h] >= thresholds.self_harm).mean()
     assert alarmed <= MAX_FALSE_ALARM["self_harm"] + 0.01
     assert (alone[1:20, h] >= thresholds.self_harm).all()  # every other self-harm message still gets it
+
+
+@pytest.mark.slow
+def test_the_command_embeds_with_the_onnx_export_without_torch(corpus, tmp_path):
+    """`patient-qa triage train` embeds as a build does: the cached, verified export, never torch (identical vectors)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from knowledge.embedding import build_embedders
+    from knowledge.settings import DEFAULT_MODEL
+
+    build_embedders(DEFAULT_MODEL, "auto", 1)  # the export exists in the user cache, as after any build
+    code = ("import runpy, sys; sys.argv = ['patient-qa', 'triage', 'train', '--corpus', sys.argv[1], '--out', "
+            "sys.argv[2]]\ntry:\n    runpy.run_module('ui.cli', run_name='__main__')\nexcept SystemExit as e:\n"
+            "    print('exit', e.code, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    out = tmp_path / "model"
+    done = subprocess.run([sys.executable, "-c", code, str(corpus), str(out)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=600)
+    assert done.stdout.strip().splitlines()[-1] == "exit 0 False False", done.stdout + done.stderr[-500:]
+    assert (out / "triage_model.npz").exists() and (out / "triage_model.json").exists()

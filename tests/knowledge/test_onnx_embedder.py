@@ -22,6 +22,7 @@ from knowledge.embedding import (
 )
 from knowledge.onnx_embedder import (
     ONNX_FILE,
+    WEIGHTS_SUFFIX,
     OnnxEmbedder,
     OnnxRecord,
     OnnxUnavailableError,
@@ -134,6 +135,19 @@ def test_an_export_of_another_model_is_not_used(tmp_path, capsys):
     assert capsys.readouterr().err == ""  # sentence-transformers then reports any mismatch, in one line
 
 
+def test_an_export_whose_weights_file_is_missing_falls_back_saying_which_file(tmp_path, capsys):
+    embedding._notices.clear()
+    config = SentenceConfig("mean_tokens", True, 256, False, 384)
+    record = OnnxRecord(ONNX_FILE, "0" * 64, "1" * 64, 1e-7, config, weights_sha256="2" * 64).to_json()
+    (tmp_path / ONNX_FILE).write_bytes(b"graph " * 400)  # the graph is there, its weights are not
+    manifest = {"model": DEFAULT_MODEL, "query_encoder": {**record, "model": DEFAULT_MODEL}}
+    assert isinstance(query_embedder(tmp_path / ONNX_FILE, manifest, "auto"), Embedder)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{ONNX_FILE}{WEIGHTS_SUFFIX} is missing from the index" in err
+    with pytest.raises(OnnxUnavailableError, match="is missing from the index; run 'patient-qa index build'"):
+        query_embedder(tmp_path / ONNX_FILE, manifest, "onnx")
+
+
 def test_a_model_that_cannot_be_exported_builds_with_sentence_transformers(monkeypatch, capsys):
     embedding._notices.clear()
     def refuse(*args, **kwargs):
@@ -177,6 +191,9 @@ def test_the_index_holds_a_verified_export_with_its_hash(onnx_index):
     record = manifest["query_encoder"]
     assert record["file"] == ONNX_FILE
     assert record["sha256"] == file_sha256(onnx_index / ONNX_FILE)
+    # The weights beside the graph, in the file onnxruntime maps into memory rather than copying.
+    assert record["weights_sha256"] == file_sha256(onnx_index / (ONNX_FILE + WEIGHTS_SUFFIX))
+    assert (onnx_index / ONNX_FILE).stat().st_size < 1_000_000 < (onnx_index / (ONNX_FILE + WEIGHTS_SUFFIX)).stat().st_size
     assert record["max_abs_diff"] <= 1e-5
     assert record["config"]["pooling"] == "mean_tokens"
 
