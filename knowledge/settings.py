@@ -172,6 +172,12 @@ class AnswerSettings:
     unknown_topic_base: float = setting(0.49, "a question with a topic word no article uses is answered only at "
                                         "this confidence or more (plus the slope times the word's rarity); 0 turns "
                                         "the check off", minimum=0.0, maximum=1.0)
+    # Measured on dev (u1, u2, u5, u6 against dev-gold and new-topics): every uncovered question the topic check
+    # caught had a best question-key cosine <= 0.664; the three covered questions it silenced had 0.777-0.883.
+    unknown_topic_key_match: float = setting(0.72, "a question at least this similar (cosine) to one of a section's "
+                                             "question keys is about that section and is answered whatever its "
+                                             "unknown words ('hes so bored' does not silence a school question); "
+                                             "above 1 turns this off", minimum=0.0, maximum=2.0)
     unknown_topic_slope: float = setting(0.05, "extra confidence needed per Zipf point the unknown topic word is "
                                          "rarer than everyday English", minimum=0.0, maximum=1.0)
     typo_max_zipf: float = setting(3.0, "a question word this common in English (Zipf scale, 'lice' 3.2, the typo "

@@ -39,10 +39,12 @@ class TopicCheck:
 
     unknown: tuple[str, ...] = ()
     rarity: float = 0.0  # everyday_zipf minus the rarest unknown word's Zipf frequency; 0 when none
+    key_match: float = -1.0  # the best cosine between the question and any section's question key
 
-    def answerable(self, confidence: float, base: float, slope: float) -> bool:
-        """Evidence must be stronger the rarer the unknown topic word: confidence >= base + slope * rarity."""
-        return not self.unknown or confidence >= base + slope * self.rarity
+    def answerable(self, confidence: float, base: float, slope: float, key_match_floor: float = 2.0) -> bool:
+        """Evidence must be stronger the rarer the unknown topic word: confidence >= base + slope * rarity; unless
+        the question closely matches a way patients ask some section, which then answers it whatever its words."""
+        return not self.unknown or confidence >= base + slope * self.rarity or self.key_match >= key_match_floor
 
 
 class LibraryWords:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from knowledge.glossary import load_glossary
 from knowledge.settings import Settings
@@ -175,6 +175,8 @@ class Assistant:
         timings["retrieval"] = (t2 - t1) * 1000
         composition = compose(result, self.index, query, self.settings.answer)
         topic = self.topic_check(question) if triage.kind in ("general", "defer") else TopicCheck()
+        if topic.unknown and result.key_scores:
+            topic = replace(topic, key_match=max(result.key_scores.values()))
         outcome = decide(triage, composition, self.settings.answer, topic)
         if outcome.unknown_topic:
             note = " ".join(filter(None, (note, f'Our articles do not mention "{outcome.unknown_topic}".')))

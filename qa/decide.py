@@ -81,7 +81,7 @@ def decide(triage: Triage, composition: Composition | None, settings: AnswerSett
         return _out_of_scope("low_scope_confidence")
     if (triage.kind in ("general", "defer") and settings.unknown_topic_base > 0 and not weak
             and not topic.answerable(max(composition.confidence, 0.0), settings.unknown_topic_base,
-                                     settings.unknown_topic_slope)):
+                                     settings.unknown_topic_slope, settings.unknown_topic_key_match)):
         return Outcome(triage.kind, "unknown_topic", notice=triage.notice, abstained=True, says_not_covered=True,
                        unknown_topic=topic.unknown[0])
     if weak:

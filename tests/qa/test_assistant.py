@@ -81,6 +81,14 @@ def test_a_topic_no_article_covers_is_not_answered_with_an_unrelated_quote(assis
         assert "Our articles don't cover this" in answer.markdown and "care team" in answer.markdown
 
 
+def test_a_chatty_word_does_not_silence_a_question_patients_ask_of_a_section(assistant) -> None:
+    # "bored" is in no article, but the question is one of the ways patients ask the school section
+    answer = assistant.ask("when can my son go back to school after his car-t? hes so bored at home and misses "
+                           "his friends")
+    assert not answer.abstained and "do not mention" not in answer.markdown
+    assert answer.quotes[0].article == "children-and-teens-school-and-siblings"
+
+
 def test_topics_the_new_articles_cover_are_answered_from_them(assistant) -> None:
     # these three abstained before the 2026-11 articles on hair loss and on alcohol, smoking and vaping
     for question, article in (("will i lose my hair from car t", "hair-loss-and-hair-changes"),

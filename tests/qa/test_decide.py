@@ -124,6 +124,16 @@ def test_unknown_topic_with_strong_evidence_is_answered() -> None:
     assert outcome.rule == "answered" and outcome.quotes == (QUOTE,)
 
 
+def test_a_question_matching_a_sections_question_key_is_answered_whatever_its_unknown_word() -> None:
+    asked_that_way = replace(TATTOO, key_match=SETTINGS.unknown_topic_key_match + 0.01)
+    outcome = decide(Triage("general", in_scope=True), Composition((QUOTE,), confidence=0.51), SETTINGS,
+                     asked_that_way)
+    assert outcome.rule == "answered" and outcome.quotes == (QUOTE,)
+    loosely = replace(TATTOO, key_match=SETTINGS.unknown_topic_key_match - 0.01)
+    outcome = decide(Triage("general", in_scope=True), Composition((QUOTE,), confidence=0.51), SETTINGS, loosely)
+    assert outcome.rule == "unknown_topic"
+
+
 def test_unknown_topic_never_silences_an_urgent_answer() -> None:
     urgent = Triage("emergency", in_scope=True)
     outcome = decide(urgent, Composition((QUOTE,), confidence=0.40), SETTINGS, TATTOO)
