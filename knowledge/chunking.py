@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from knowledge.documents import Chunk, Document, Section
+from knowledge.question_key_vectors import section_questions
 from knowledge.sentences import split_sentences
 
 TokenCounter = Callable[[list[str]], list[int]]
@@ -19,11 +20,8 @@ def embedding_prefix(title: str, heading_path: Sequence[str]) -> str:
 
 def asked_words(meta: object, heading_path: Sequence[str]) -> str:
     """The question keys of a chunk's '##' section, as extra BM25 words (doc2query): how patients ask it."""
-    keys = meta.get("questions") if isinstance(meta, dict) else None
-    if not heading_path or not isinstance(keys, dict):
-        return ""
-    asked = keys.get(heading_path[0])
-    return (" " + " ".join(str(q) for q in asked)) if isinstance(asked, list) else ""
+    asked = section_questions(meta).get(heading_path[0]) if heading_path else None
+    return (" " + " ".join(asked)) if asked is not None else ""
 
 
 def lexical_text(title: str, heading_path: Sequence[str], text: str, meta: object, question_keys: bool) -> str:

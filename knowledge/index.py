@@ -25,7 +25,7 @@ from knowledge.index_errors import (
 )
 from knowledge.index_folder import _recover_for_reader
 from knowledge.lexical import LexicalIndex
-from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors
+from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, section_questions
 from knowledge.store import Hit
 from knowledge.vectors import load_vector_index, reconstruct, search_vectors
 
@@ -228,12 +228,9 @@ class KnowledgeIndex:
                 rows = db.execute("SELECT doc_id, meta FROM documents").fetchall()
             finally:
                 db.close()
-            keys: dict[str, dict[str, tuple[str, ...]]] = {}
-            for doc_id, meta in rows:
-                asked = (json.loads(meta or "{}") or {}).get("questions")
-                if isinstance(asked, dict):
-                    keys[doc_id] = {str(h): tuple(str(q) for q in qs) for h, qs in asked.items() if isinstance(qs, list)}
-            self._question_keys = keys
+            parsed = ((doc_id, json.loads(meta or "{}") or {}) for doc_id, meta in rows)
+            self._question_keys = {doc_id: section_questions(meta) for doc_id, meta in parsed
+                                   if isinstance(meta.get("questions"), dict)}
         return self._question_keys
 
     def question_key_vectors(self) -> QuestionKeyVectors:

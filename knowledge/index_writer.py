@@ -28,7 +28,7 @@ from knowledge.index_folder import (
     build_lock,
 )
 from knowledge.lexical import LexicalIndex
-from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, document_question_keys
+from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, question_pairs
 from knowledge.settings import IndexSettings
 from knowledge.store import BuiltDocument, json_default
 from knowledge.vectors import build_vector_index, reconstruct, save_vector_index
@@ -177,7 +177,7 @@ class EmbeddedWriter:
         with_keys = {k.doc_id for k in old.question_key_vectors().keys}
         asked = old.question_keys()
         return frozenset(doc_id for doc_id in old.doc_chunk_ids
-                         if doc_id in with_keys or not document_question_keys({"questions": asked.get(doc_id, {})}))
+                         if doc_id in with_keys or not question_pairs(asked.get(doc_id, {})))
 
     def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object],
                 query_encoder: Path | None = None) -> None:
@@ -274,10 +274,7 @@ def _built_keys(doc: BuiltDocument) -> QuestionKeyVectors:
     """A new document's question keys with the vectors the build embedded for them."""
     if not doc.question_keys:
         return QuestionKeyVectors.empty()
-    vectors = np.asarray(doc.question_key_vectors if doc.question_key_vectors is not None else [], dtype=np.float32)
-    if len(vectors) != len(doc.question_keys):
-        raise RuntimeError(f"{doc.paths[0]}: {len(doc.question_keys)} question keys but {len(vectors)} vectors; "
-                           "the build is not saved")
+    vectors = np.asarray(doc.question_key_vectors, dtype=np.float32)  # as many as keys (BuiltDocument checks)
     return QuestionKeyVectors(tuple(QuestionKey(doc.doc_id, h, t) for h, t in doc.question_keys), vectors)
 
 

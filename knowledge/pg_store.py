@@ -39,7 +39,7 @@ from knowledge.pg_schema import (
     migrate,
     set_dimension,
 )
-from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, document_question_keys
+from knowledge.question_key_vectors import QuestionKey, QuestionKeyVectors, document_question_keys, section_questions
 from knowledge.settings import PostgresSettings
 from knowledge.store import BuiltDocument, Hit, json_default, shown_location
 
@@ -311,12 +311,8 @@ class PgStore:
         return self._current(poll=False).question_keys
 
     def question_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
-        keys: dict[str, dict[str, tuple[str, ...]]] = {}
-        for doc_id, meta in self._current(poll=False).meta.items():
-            asked = meta.get("questions")
-            if isinstance(asked, dict):
-                keys[doc_id] = {str(h): tuple(str(q) for q in qs) for h, qs in asked.items() if isinstance(qs, list)}
-        return keys
+        return {doc_id: section_questions(meta) for doc_id, meta in self._current(poll=False).meta.items()
+                if isinstance(meta.get("questions"), dict)}
 
     # ---------------------------------------------------------------- vectors and word statistics
 
@@ -559,11 +555,9 @@ def _insert_documents(conn, new: Sequence[BuiltDocument], model: str, chunking: 
                       "WITH (FORMAT BINARY)") as copy:
             copy.set_types(["text", "int4", "text", "text", "vector"])
             for d in new:
-                vectors = np.asarray(d.question_key_vectors if d.question_key_vectors is not None else [],
-                                     dtype=np.float32)
-                if d.question_keys and len(vectors) != len(d.question_keys):
-                    raise StoreError(f"{d.paths[0]}: {len(d.question_keys)} question keys but {len(vectors)} vectors; "
-                                     "the build is not saved")
+                if not d.question_keys:
+                    continue
+                vectors = np.asarray(d.question_key_vectors, dtype=np.float32)  # one per key (BuiltDocument checks)
                 for position, (heading, text) in enumerate(d.question_keys):
                     copy.write_row((d.doc_id, position, heading, text, vectors[position]))
 

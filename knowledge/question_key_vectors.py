@@ -55,13 +55,23 @@ class QuestionKeyVectors:
         return cls(tuple(k for p in parts for k in p.keys), np.vstack([p.vectors for p in parts]).astype(np.float32))
 
 
-def document_question_keys(meta: object) -> tuple[tuple[str, str], ...]:
-    """(heading, key) of each of a document's front matter `questions:` (heading -> list of questions), blanks dropped."""
+def section_questions(meta: object) -> dict[str, tuple[str, ...]]:
+    """A document's front matter `questions:` (heading -> list of questions) as text; any other shape is no keys."""
     asked = meta.get("questions") if isinstance(meta, Mapping) else None
     if not isinstance(asked, Mapping):
-        return ()
-    return tuple((str(heading), str(q).strip()) for heading, questions in asked.items() if isinstance(questions, (list, tuple))
-                 for q in questions if str(q).strip())
+        return {}
+    return {str(heading): tuple(str(q) for q in questions) for heading, questions in asked.items()
+            if isinstance(questions, list)}
+
+
+def question_pairs(questions: Mapping[str, Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    """(heading, key) of each question of `section_questions`, blanks dropped: the keys a build embeds."""
+    return tuple((heading, q.strip()) for heading, asked in questions.items() for q in asked if q.strip())
+
+
+def document_question_keys(meta: object) -> tuple[tuple[str, str], ...]:
+    """(heading, key) of each of a document's front matter `questions:`, blanks dropped."""
+    return question_pairs(section_questions(meta))
 
 
 def embed_question_keys(documents: Sequence[Sequence[tuple[str, str]]], embedder,

@@ -148,6 +148,13 @@ class BuiltDocument:
     question_keys: tuple[tuple[str, str], ...] = ()  # (heading, key) of each front-matter question key
     question_key_vectors: np.ndarray | None = None  # one normalised row per question key (None: no keys)
 
+    def __post_init__(self) -> None:
+        """Every question key comes with its vector, so each store can write them row for row."""
+        rows = 0 if self.question_key_vectors is None else len(self.question_key_vectors)
+        if self.question_keys and rows != len(self.question_keys):
+            raise ValueError(f"{self.paths[0] if self.paths else self.doc_id}: {len(self.question_keys)} question "
+                             f"keys but {rows} vectors; the build is not saved")
+
 
 class StoreWriter(Protocol):
     """Write side: what an incremental, atomic build needs from a store.

@@ -86,9 +86,8 @@ class Retriever:
         lexical_hits = self.index.lexical_search(expanded, self.depth) if self.mode != "dense" else []
         key_scores = self.keys.section_scores(qvec) if self.mode != "bm25" else {}
         key_weight = self.settings.key_weight
-        floor = self.settings.key_floor
-        key_hits = self.keys.ranked_chunks({s: v for s, v in key_scores.items() if v >= floor}, self.depth) \
-            if key_weight else []
+        asked_so = {s: v for s, v in key_scores.items() if v >= self.settings.key_floor}  # sections asked this way
+        key_hits = self.keys.ranked_chunks(asked_so, self.depth) if key_weight else []
         dense_scores = dict(dense_hits)
         lexical_scores = dict(lexical_hits)
         fused: dict[int, float] = {}
@@ -114,16 +113,16 @@ class Retriever:
             if len(results) >= k:
                 break
         if self.settings.key_added:
-            results += self._key_added(results, key_scores, qvec, lexical_scores, seen_texts)
+            results += self._key_added(results, asked_so, qvec, lexical_scores, seen_texts)
         return RetrievalResult(tuple(results), qvec, tuple(extra), query, key_scores)
 
-    def _key_added(self, found: list[RetrievedChunk], key_scores: Mapping[SectionId, float], qvec: np.ndarray,
+    def _key_added(self, found: list[RetrievedChunk], asked_so: Mapping[SectionId, float], qvec: np.ndarray,
                    lexical_scores: Mapping[int, float], seen_texts: set[str]) -> list[RetrievedChunk]:
-        """Chunks of the sections patients ask this way that neither search found, ranked after the found ones
-        (so the found ones keep their ranks): a section whose words differ from the question's still competes."""
-        floor = self.settings.key_floor
+        """Chunks of the sections patients ask this way (`asked_so`: key cosine at least key_floor) that neither
+        search found, ranked after the found ones (so they keep their ranks): a section whose words differ from the
+        question's still competes."""
         taken = {hit.chunk.chunk_id for hit in found}
-        ranked = self.keys.ranked_chunks({s: v for s, v in key_scores.items() if v >= floor}, len(taken) + self.depth)
+        ranked = self.keys.ranked_chunks(asked_so, len(taken) + self.depth)
         chunks = []
         for chunk_id, _ in ranked:
             chunk = self.index.chunk(chunk_id)
