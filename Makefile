@@ -8,7 +8,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: chat test test-fast eval eval-triage triage-model bench index clean
+.PHONY: chat test test-fast eval eval-triage triage-model bench index vectors clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ chat: $(STAMP)
 
 index: $(STAMP)
 	$(BIN)/patient-qa index build
+
+# After editing a bundled article: rewrite its shipped vectors (knowledge/vectors), so a new user's first build
+# looks them up instead of embedding every text; `articles check` warns while they are stale.
+vectors: $(STAMP)
+	$(BIN)/patient-qa index pack
 
 .PHONY: lint
 # ruff (style, imports, likely bugs) and mypy on knowledge and qa, configured in pyproject.toml; run before the tests.

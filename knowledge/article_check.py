@@ -295,6 +295,21 @@ def article_paths(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
+def with_pack_findings(reports: list[ArticleReport], root: Path, packs: Path,
+                       chunking: dict[str, object]) -> list[ArticleReport]:
+    """A warning on each article under `root` whose shipped vectors are out of date: a new user's first build would
+    embed it (the answers stay the same, only slower)."""
+    from dataclasses import replace
+
+    from knowledge.vector_packs import stale_packs
+
+    under = [Path(r.path) for r in reports if Path(r.path).resolve().is_relative_to(root.resolve())]
+    stale = set(stale_packs(under, root, packs, chunking))
+    message = "its shipped vectors are out of date: run 'make vectors' (patient-qa index pack) and commit knowledge/vectors"
+    return [replace(r, findings=(*r.findings, Finding("warning", "vectors", message))) if r.path in stale else r
+            for r in reports]
+
+
 def check_articles(paths: Iterable[Path], rules: Rules = Rules()) -> list[ArticleReport]:
     """Every check on every article named or found."""
     return [check_article(path, rules) for path in article_paths(list(paths))]

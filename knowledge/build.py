@@ -206,7 +206,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, writer: Stor
 
     embedder, query_encoder = build_embedders(settings.index.model, settings.index.embedding_backend,
                                               settings.retrieval.threads, embedder, settings.index.batch_tokens,
-                                              settings.index.embedding_cache_mb)
+                                              settings.index.embedding_cache_mb, settings.index.shipped_vectors)
     chunking = chunking_params(settings)
     stored = writer.stored(settings.index.model, chunking)
     old_files = writer.files()

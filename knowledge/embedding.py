@@ -219,11 +219,12 @@ BUILD_WITH_ONNX = True
 
 
 def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None,
-                    cache_mb: float = 0.0):
+                    cache_mb: float = 0.0, shipped: bool = False):
     """The embedder a build uses and the verified ONNX export (path, record) to store in the index, or None.
 
     A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
-    With `cache_mb` > 0 the ONNX builder keeps its vectors in the user cache (`knowledge.embedding_cache`).
+    With `cache_mb` > 0 the ONNX builder keeps its vectors in the user cache (`knowledge.embedding_cache`); with
+    `shipped` it first looks texts up in the vectors shipped for the bundled articles (`knowledge.vector_packs`).
     """
     from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError, cached_export
 
@@ -250,17 +251,13 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
         return (given or shared_embedder(model_name, threads)), (path, record)
     builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
                            threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
-    if cache_mb > 0:
-        import hashlib
-        import json
-        from dataclasses import asdict
-
+    if cache_mb > 0 or shipped:
         from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
+        from knowledge.vector_packs import PACKS_DIR, encoder_id, load_shipped
 
-        # Keyed by the model's hash and how its tokens are pooled: another model, pooling or length limit is another
-        # key, never a wrong vector; a new export of the same model (verified within 1e-5) keeps the cache.
-        config = hashlib.sha256(json.dumps(asdict(record.config), sort_keys=True).encode()).hexdigest()[:16]
-        cache = EmbeddingCache(default_cache_file(), f"onnx:{record.model_sha256}:{config}", record.config.dimension,
-                               cache_mb)
-        return CachedEmbedder(builder, cache), (path, record)
+        encoder = encoder_id(record.model_sha256, record.config)
+        dimension = record.config.dimension
+        cache = EmbeddingCache(default_cache_file(), encoder, dimension, cache_mb) if cache_mb > 0 else None
+        return CachedEmbedder(builder, cache, load_shipped(PACKS_DIR, encoder, dimension) if shipped else None), \
+            (path, record)
     return builder, (path, record)

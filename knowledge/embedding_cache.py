@@ -1,7 +1,8 @@
 """Text vectors kept between builds, addressed by the encoder's hash and the text's hash: an edited article, the
 eval's per-folder indexes and a rebuild after `index clean` re-embed only texts no earlier build embedded.
 
-A first build on a new machine gains nothing from it. Stored as float32 bytes in SQLite (no pickle), so a hit is
+A first build on a new machine finds the bundled articles' vectors in the shipped packs
+(`knowledge.vector_packs`) instead. Stored as float32 bytes in SQLite (no pickle), so a hit is
 the very vector the encoder gave; the file is capped in size and drops its least recently used rows beyond that.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +117,14 @@ class EmbeddingCache:
 
 
 class CachedEmbedder:
-    """An embedder that asks the cache first and encodes only texts it has not seen (each distinct text once)."""
+    """An embedder that asks the shipped vectors and the cache first and encodes only texts neither holds (each
+    distinct text once)."""
 
-    def __init__(self, inner: Any, cache: EmbeddingCache) -> None:
+    def __init__(self, inner: Any, cache: EmbeddingCache | None,
+                 shipped: Mapping[bytes, np.ndarray] | None = None) -> None:
         self.inner = inner
         self.cache = cache
+        self.shipped = shipped or {}
         self.hits = 0
         self.misses = 0
 
@@ -133,12 +137,16 @@ class CachedEmbedder:
         if not texts:
             return self.inner.encode(texts, batch_size=batch_size)
         keys = [text_key(t) for t in texts]
-        found = self.cache.get(list(dict.fromkeys(keys)))
+        found = {k: self.shipped[k] for k in keys if k in self.shipped}
+        asked = [k for k in dict.fromkeys(keys) if k not in found]
+        if self.cache is not None and asked:
+            found.update(self.cache.get(asked))
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}  # distinct, in first order
         self.hits += len(texts) - sum(1 for k in keys if k in missing)
         self.misses += len(missing)
         if missing:
             vectors = np.asarray(self.inner.encode(list(missing.values()), batch_size=batch_size), dtype=np.float32)
-            self.cache.put(list(missing), vectors)
+            if self.cache is not None:
+                self.cache.put(list(missing), vectors)
             found.update(zip(missing, vectors, strict=True))
         return np.ascontiguousarray(np.stack([found[k] for k in keys]), dtype=np.float32)

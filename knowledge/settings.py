@@ -79,6 +79,10 @@ class IndexSettings:
     embedding_cache_mb: float = setting(256.0, "MB of text vectors kept in the user cache between builds (keyed by "
                                         "the model's hash and the text's hash), so a rebuild embeds only new "
                                         "text; 0 turns it off", minimum=0.0)
+    shipped_vectors: bool = setting(True, "look texts up in the vectors shipped for the bundled articles "
+                                    "(knowledge/vectors, written by 'patient-qa index pack') before embedding them, so "
+                                    "a first build takes seconds; keyed by model and text, so it never gives a wrong "
+                                    "vector")
     question_keys_in_bm25: bool = setting(True, "index each section's question keys (front matter `questions:`) as "
                                           "extra BM25 words for its chunks (doc2query)")
     # Measured by `patient-qa bench` (2 cores, 1 query thread): exact search costs about 5.8 ms per 100k chunks, and

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def cmd_articles_check(args: argparse.Namespace) -> int:
     """Print each article's findings; exit 1 when any article has an error, 0 on warnings only."""
-    from knowledge.article_check import Rules, check_articles
+    from knowledge.article_check import Rules, check_articles, with_pack_findings
     from knowledge.settings import settings_from_args
 
     settings = settings_from_args(args)
@@ -18,6 +18,11 @@ def cmd_articles_check(args: argparse.Namespace) -> int:
     rules = Rules(max_grade=wanted.max_reading_grade, stale_after_days=wanted.stale_after_days,
                   min_question_keys=wanted.min_question_keys)
     reports = check_articles(paths, rules)
+    from knowledge.build import chunking_params
+    from knowledge.vector_packs import PACKS_DIR
+
+    if PACKS_DIR.is_dir():  # the bundled articles ship their vectors: say which are stale
+        reports = with_pack_findings(reports, settings.index.articles, PACKS_DIR, chunking_params(settings))
     errors = sum(r.errors for r in reports)
     if args.json:
         print(json.dumps({"articles": [r.to_json() for r in reports], "errors": errors,

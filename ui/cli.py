@@ -52,6 +52,25 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_pack(args: argparse.Namespace) -> int:
+    from knowledge.vector_packs import PACKS_DIR, write_packs
+
+    settings = settings_from_args(args)
+    root = Path(args.articles) if args.articles else settings.index.articles
+    out = Path(args.out) if args.out else PACKS_DIR
+    if not root.is_dir():
+        return fail(f"no such articles folder: {root}", 2)
+    report = write_packs(root, out, settings)
+    if args.json:
+        _print_json({"folder": report.folder, "written": report.written, "removed": list(report.removed),
+                     "vectors": report.vectors, "megabytes": report.megabytes})
+        return 0
+    print(f"Wrote {report.written} vector packs ({report.vectors} vectors, {report.megabytes:.1f} MB) to {report.folder}")
+    for path in report.removed:
+        print(f"  removed {path} (no article writes it now)")
+    return 0
+
+
 def cmd_index_info(args: argparse.Namespace) -> int:
     from knowledge.store import open_store, where
 
@@ -232,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(build, *BUILD_FLAGS, group_title="build settings")
     add_setting_flags(build, *RAY_FLAGS, group_title="Ray settings (with --ray)")
     build.set_defaults(func=cmd_index_build)
+    pack = index_sub.add_parser("pack", help="write the vectors shipped with the bundled articles (run after editing "
+                                "one), so a new user's first build looks them up instead of embedding them")
+    pack.add_argument("--articles", help="articles folder (default: the bundled articles)")
+    pack.add_argument("--out", help="packs folder (default: knowledge/vectors)")
+    pack.add_argument("--json", action="store_true", help="print one JSON object")
+    pack.set_defaults(func=cmd_index_pack)
     info = index_sub.add_parser("info", help="model, counts and documents of an index")
     info.add_argument("--index", help=SPECS["index_dir"].describe())
     info.add_argument("--store", help=SPECS["store"].describe())
