@@ -112,11 +112,6 @@ class RetrievalSettings:
                                 "cosine to the question (0: no such channel)", minimum=0.0)
     key_floor: float = setting(0.6, "sections whose best question key is less similar to the question than this "
                                "stay out of the question-key ranking and are never added", minimum=-1.0, maximum=1.0)
-    question_parts: int = setting(3, "a question that asks or tells several things ('is that right and how long "
-                                  "does it take?') is split into at most this many parts, and the best sentence for "
-                                  "each part is quoted; below 2 turns the split off", minimum=0)
-    part_min_words: int = setting(2, "a clause with fewer content words than this ('is that right') is read with "
-                                  "the clause before it", minimum=1)
     key_added: int = setting(2, "chunks of the sections whose question keys best match the question, added after "
                              "the fused ones when neither search found them (0: none)", minimum=0)
     spelling_min_length: int = setting(5, "words shorter than this are never corrected as typos (too many "
@@ -163,12 +158,6 @@ class AnswerSettings:
                                                "topics 0.35-0.45)", minimum=0.0, maximum=1.0)
     confidence_sentence_share: float = setting(0.5, "confidence = this share of the best sentence's cosine + the "
                                                "rest of its chunk's cosine", minimum=0.0, maximum=1.0)
-    part_context: float = setting(0.0, "a part of a question that asks several things is matched to sentences by "
-                                  "this share of the whole question's vector and the rest of its own ('how do people "
-                                  "cope with this?' is about what the story before it says)", minimum=0.0, maximum=1.0)
-    part_tolerance: float = setting(0.03, "a part of the question counts as answered when a chosen sentence scores "
-                                    "within this of the part's best sentence; else that sentence is quoted too",
-                                    minimum=0.0)
     max_quotes: int = setting(4, "most sentences chosen for one answer (neighbours added on top)", minimum=1)
     max_articles: int = setting(3, "most articles one answer quotes", minimum=1)
     max_list_items: int = setting(6, "list items kept after a sentence ending in ':'", minimum=0)

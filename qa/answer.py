@@ -32,7 +32,6 @@ class Candidate:
     index: int  # sentence number within the chunk
     score: float
     cosine: float
-    part_scores: tuple[float, ...] = ()  # its score for each part of a question that asks several things
 
     @property
     def text(self) -> str:
@@ -100,12 +99,6 @@ def score_sentences(result: RetrievalResult, index: KnowledgeStore, query: str,
     x_weight = max((idf(t) for t in x_tokens), default=0.0)
     wants_questions = bool(_ASKS_FOR_QUESTIONS.search(query))
     expected = answer_type_bonus(query)
-    # Each part is scored as a question of its own: its cosine, its words, its kind of answer.
-    # A part's cosine is read in the light of the whole question ("how do people cope with this?" is about relapse).
-    context = settings.part_context
-    parts = [((1 - context) * part.vector + context * result.query_vector, set(tokenize(part.text)),
-              answer_type_bonus(part.text)) for part in result.parts if part.asks]
-    part_weights = [sum(idf(t) for t in tokens) or 1.0 for _, tokens, _ in parts]
     candidates: list[Candidate] = []
     for hit in result.chunks:
         chunk = hit.chunk
@@ -113,7 +106,6 @@ def score_sentences(result: RetrievalResult, index: KnowledgeStore, query: str,
         if not len(vectors):
             continue
         cosines = vectors @ result.query_vector
-        part_cosines = [vectors @ vector for vector, _, _ in parts]
         heading_tokens = set(tokenize(" ".join(chunk.heading_path)))
         heading_share = sum(idf(t) for t in q_tokens & heading_tokens) / q_weight
         section = section_of(chunk)
@@ -125,26 +117,18 @@ def score_sentences(result: RetrievalResult, index: KnowledgeStore, query: str,
             s_tokens = set(tokenize(text))
             matched = sum(idf(t) for t in q_tokens & s_tokens) + (0.5 * x_weight if x_tokens & s_tokens else 0.0)
             overlap = matched / q_weight
-            shared = (
-                weights.chunk * hit.dense
+            score = (
+                weights.sentence * float(cosines[i])
+                + weights.chunk * hit.dense
+                + weights.overlap * min(1.0, overlap)
                 + weights.rank / (1 + hit.rank)
                 - (weights.intro if not chunk.heading_path and index.has_headings(chunk.doc_id) else 0.0)
                 + weights.heading * min(1.0, heading_share)
+                + (weights.answer_type if expected is not None and expected.search(text) else 0.0)
                 + key_prior
             )
-            score = shared + _fit(weights, float(cosines[i]), overlap, expected, text)
-            part_scores = tuple(
-                shared + _fit(weights, float(part_cos[i]), sum(idf(t) for t in tokens & s_tokens) / weight, kind, text)
-                for part_cos, (_, tokens, kind), weight in zip(part_cosines, parts, part_weights, strict=True)
-            )
-            candidates.append(Candidate(hit, i, score, float(cosines[i]), part_scores))
+            candidates.append(Candidate(hit, i, score, float(cosines[i])))
     return candidates
-
-
-def _fit(weights, cosine: float, overlap: float, expected: re.Pattern | None, text: str) -> float:
-    """How well a sentence fits one question: its cosine, the share of the question's words it has, its answer kind."""
-    return (weights.sentence * cosine + weights.overlap * min(1.0, overlap)
-            + (weights.answer_type if expected is not None and expected.search(text) else 0.0))
 
 
 def compose(result: RetrievalResult, index: KnowledgeStore, query: str,
@@ -183,7 +167,7 @@ def _has_next(cand: Candidate) -> bool:
 def choose_sentences(candidates: Sequence[Candidate], copies: dict[str, Candidate], index: KnowledgeStore,
                      settings: AnswerSettings = AnswerSettings()) -> tuple[list[Candidate], list[str]]:
     """The best sentences within the margin of the best, at most `max_quotes` from `max_articles` articles, each
-    making a point not already made, then the best answer to each part of the question none of them answers; with
+    making a point not already made (a sentence close to one already chosen from its article counts for less); with
     the articles (doc ids) in the order they were first chosen."""
     best = candidates[0].score
     # (score, the copy quoted, its vector): ranked by the best copy's score, quoted from the copy with its next one
@@ -224,39 +208,7 @@ def choose_sentences(candidates: Sequence[Candidate], copies: dict[str, Candidat
         _, cand, vector = pool.pop(max(range(len(pool)), key=lambda i: value(pool[i])))
         if fits(cand, vector):
             take(cand, vector)
-    _answer_every_part(candidates, copies, index, settings, chosen, chosen_vectors, articles, fits, take)
     return chosen, articles
-
-
-def _answer_every_part(candidates, copies, index, settings: AnswerSettings, chosen: list[Candidate],
-                       chosen_vectors: list[np.ndarray], articles: list[str], fits, take) -> None:
-    """A part of the question no chosen sentence answers nearly as well as its best sentence gets that sentence,
-    in place of the last chosen sentence that answers no part when the answer is full."""
-    parts = len(candidates[0].part_scores)
-    if parts < 2:
-        return
-    tolerance = settings.part_tolerance
-    for j in range(parts):
-        top = copies[max(candidates, key=lambda c: c.part_scores[j]).text]
-        if any(c.part_scores[j] >= top.part_scores[j] - tolerance for c in chosen):
-            continue
-        if len(chosen) >= settings.max_quotes:
-            answering = [any(c.part_scores[k] >= _best_part(candidates, k) - tolerance for k in range(parts))
-                         for c in chosen]
-            spare = [i for i, answers in enumerate(answering) if not answers]
-            if not spare:
-                continue
-            dropped = chosen.pop(spare[-1])
-            chosen_vectors.pop(spare[-1])
-            if all(c.hit.chunk.doc_id != dropped.hit.chunk.doc_id for c in chosen):
-                articles.remove(dropped.hit.chunk.doc_id)
-        vector = index.sentence_vectors(top.hit.chunk)[top.index]
-        if top not in chosen and fits(top, vector):
-            take(top, vector)
-
-
-def _best_part(candidates: Sequence[Candidate], part: int) -> float:
-    return max(c.part_scores[part] for c in candidates)
 
 
 @dataclass

@@ -12,7 +12,6 @@ from knowledge.settings import RETRIEVAL_MODES, RetrievalSettings
 from knowledge.store import KnowledgeStore
 from knowledge.text import squash_whitespace
 from qa.question_keys import SectionId, SectionKeys, section_keys
-from qa.question_parts import QuestionPart, split_parts
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,6 @@ class RetrievalResult:
     query: str = ""  # the query as searched, typos repaired
     # Each section's best question-key cosine to the question (empty without keys): a prior for its sentences.
     key_scores: Mapping[SectionId, float] = field(default_factory=dict)
-    # The things a question that asks (or tells) several asks, each embedded (empty for a single question).
-    parts: tuple[QuestionPart, ...] = ()
 
 
 def library_keys(index: KnowledgeStore) -> SectionKeys:
@@ -78,7 +75,6 @@ class Retriever:
 
     def retrieve(self, query: str, k: int = 8) -> RetrievalResult:
         """Top-k chunks for a query; near-duplicate chunks (same passage in two documents) collapsed."""
-        parts = self.parts(query)
         fixes = self.speller.corrections(query) if self.speller else []
         if fixes:  # "mantel cell" also searches "mantle"; the typo stays, it may be a name we don't know
             query = f"{query} ({' '.join(fixes)})"
@@ -118,15 +114,7 @@ class Retriever:
                 break
         if self.settings.key_added:
             results += self._key_added(results, asked_so, qvec, lexical_scores, seen_texts)
-        return RetrievalResult(tuple(results), qvec, tuple(extra), query, key_scores, parts)
-
-    def parts(self, query: str) -> tuple[QuestionPart, ...]:
-        """The parts of a question that asks or tells several things, embedded (none for a single question)."""
-        settings = self.settings
-        if settings.question_parts < 2 or self.mode == "bm25":
-            return ()
-        found = split_parts(query, settings.part_min_words, settings.question_parts)
-        return tuple(QuestionPart(text, self.embedder.encode_query(text), asks) for text, asks in found)
+        return RetrievalResult(tuple(results), qvec, tuple(extra), query, key_scores)
 
     def _key_added(self, found: list[RetrievedChunk], asked_so: Mapping[SectionId, float], qvec: np.ndarray,
                    lexical_scores: Mapping[int, float], seen_texts: set[str]) -> list[RetrievedChunk]:
