@@ -54,7 +54,9 @@ ANSWER_TYPES: tuple[tuple[re.Pattern, re.Pattern], ...] = tuple(
     for question, answer in (
         (r"\bhow long\b|\bhow many (days|weeks|months|years)\b|\bwhen (will|can|do|does|should)\b|\bhow soon\b|\bhow quickly\b",
          r"\b(\d+|one|two|three|four|five|six|few|several) (to \d+ )?(hours?|days?|weeks?|months?|years?)\b|\b(day|week|month|year)s? (after|before|of)\b"),
-        (r"\b(chances?|odds|likely|likelihood|success|how well|how often|how common|how many people|percent|rate|survival|work(s|ed)? for)\b",
+        (r"\b(forever|permanent(ly)?|for good|lifelong|for life|go(es)? away|wear(s)? off|reversible)\b",
+         r"\b(permanent(ly)?|lifelong|for life|go(es)? away|temporary|reversible|resolve[sd]?|improve[sd]?|get(s)? better|long-term)\b"),
+        (r"\b(chances?|odds|likely|likelihood|success|how well|how often|how common|how rare|how many people|percent|rate|survival|work(s|ed)? for)\b",
          r"\d+ (in|out of|of) \d+|\d+(\.\d+)? ?%|\b(most|many|some|few) (people|patients)\b|\bpercent\b"),
         (r"\b(too old|how old|my age|at my age|age limit|older (adults|people|patients))\b",
          r"\b(age|ages|aged|older|years old|\d0s)\b"),
