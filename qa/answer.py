@@ -59,7 +59,7 @@ ANSWER_TYPES: tuple[tuple[re.Pattern, re.Pattern], ...] = tuple(
         (r"\b(chances?|odds|likely|likelihood|success|how well|how often|how common|how rare|how many people|percent|rate|survival|work(s|ed)? for)\b",
          r"\d+ (in|out of|of) \d+|\d+(\.\d+)? ?%|\b(most|many|some|few) (people|patients)\b|\bpercent\b"),
         (r"\b(too old|how old|my age|at my age|age limit|older (adults|people|patients))\b",
-         r"\b(age|ages|aged|older|years old|\d0s)\b"),
+         r"\b(age|ages|aged|older (adults?|people|patients|age)|older than \d+|years old|\d0s)\b"),
         (r"\b(pill|pills|tablet|iv|drip|injection|shot|how (is|are) (it|they) given|how do (they|you) (give|get) (it|them))\b",
          r"\b(iv|infusion|into a vein|through a vein|under the skin|by mouth|pills?|injection|shot)\b"),
         (r"\b(cost|costs|price|pay|afford|expensive|how much money)\b", r"\$\s?\d|\b(cost|price|paid|pays|covers?|coverage|insurance|medicare)\b"),
