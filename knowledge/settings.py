@@ -136,7 +136,7 @@ class Weights:
     intro: float = setting(0.06, "penalty for text before a document's first heading: summaries, rarely the "
                            "answer", key="weight_intro")
     margin: float = setting(0.15, "keep further sentences scoring within this of the best", key="weight_margin")
-    redundancy: float = setting(0.0, "a further quote's score is lowered by this times its cosine to the closest "
+    redundancy: float = setting(0.05, "a further quote's score is lowered by this times its cosine to the closest "
                                 "quote already chosen (maximal marginal relevance: a second sentence saying the "
                                 "same thing gives way to one that adds a point)", minimum=0.0,
                                 key="weight_redundancy")
