@@ -140,6 +140,10 @@ class Weights:
     intro: float = setting(0.06, "penalty for text before a document's first heading: summaries, rarely the "
                            "answer", key="weight_intro")
     margin: float = setting(0.15, "keep further sentences scoring within this of the best", key="weight_margin")
+    redundancy: float = setting(0.05, "a further sentence's score is lowered by this times its cosine to the "
+                                "closest sentence already chosen from the same article (maximal marginal relevance: "
+                                "an article's second sentence saying the same thing gives way to one that adds a "
+                                "point); 0 turns it off", minimum=0.0, key="weight_redundancy")
     keys: float = setting(0.10, "weight of the best cosine between the question and the question keys of the "
                           "sentence's section (the ways patients ask what it answers)", key="weight_keys")
 

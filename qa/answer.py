@@ -54,10 +54,12 @@ ANSWER_TYPES: tuple[tuple[re.Pattern, re.Pattern], ...] = tuple(
     for question, answer in (
         (r"\bhow long\b|\bhow many (days|weeks|months|years)\b|\bwhen (will|can|do|does|should)\b|\bhow soon\b|\bhow quickly\b",
          r"\b(\d+|one|two|three|four|five|six|few|several) (to \d+ )?(hours?|days?|weeks?|months?|years?)\b|\b(day|week|month|year)s? (after|before|of)\b"),
-        (r"\b(chances?|odds|likely|likelihood|success|how well|how often|how common|how many people|percent|rate|survival|work(s|ed)? for)\b",
+        (r"\b(forever|permanent(ly)?|for good|lifelong|for life|go(es)? away|wear(s)? off|reversible)\b",
+         r"\b(permanent(ly)?|lifelong|for life|go(es)? away|temporary|reversible|resolve[sd]?|improve[sd]?|get(s)? better|long-term)\b"),
+        (r"\b(chances?|odds|likely|likelihood|success|how well|how often|how common|how rare|how many people|percent|rate|survival|work(s|ed)? for)\b",
          r"\d+ (in|out of|of) \d+|\d+(\.\d+)? ?%|\b(most|many|some|few) (people|patients)\b|\bpercent\b"),
         (r"\b(too old|how old|my age|at my age|age limit|older (adults|people|patients))\b",
-         r"\b(age|ages|aged|older|years old|\d0s)\b"),
+         r"\b(age|ages|aged|older (adults?|people|patients|age)|older than \d+|years old|\d0s)\b"),
         (r"\b(pill|pills|tablet|iv|drip|injection|shot|how (is|are) (it|they) given|how do (they|you) (give|get) (it|them))\b",
          r"\b(iv|infusion|into a vein|through a vein|under the skin|by mouth|pills?|injection|shot)\b"),
         (r"\b(cost|costs|price|pay|afford|expensive|how much money)\b", r"\$\s?\d|\b(cost|price|paid|pays|covers?|coverage|insurance|medicare)\b"),
@@ -167,29 +169,47 @@ def _has_next(cand: Candidate) -> bool:
 def choose_sentences(candidates: Sequence[Candidate], copies: dict[str, Candidate], index: KnowledgeStore,
                      settings: AnswerSettings = AnswerSettings()) -> tuple[list[Candidate], list[str]]:
     """The best sentences within the margin of the best, at most `max_quotes` from `max_articles` articles, each
-    making a point not already made; with the articles (doc ids) in the order they were first chosen."""
+    making a point not already made (a sentence close to one already chosen from its article counts for less); with
+    the articles (doc ids) in the order they were first chosen."""
     best = candidates[0].score
-    chosen: list[Candidate] = []
-    articles: list[str] = []
+    # (score, the copy quoted, its vector): ranked by the best copy's score, quoted from the copy with its next one
+    pool: list[tuple[float, Candidate, np.ndarray]] = []
     seen_text: set[str] = set()
-    chosen_vectors: list[np.ndarray] = []
     for cand in candidates:
-        if len(chosen) >= settings.max_quotes or cand.score < best - settings.weights.margin:
+        if cand.score < best - settings.weights.margin:
             break
-        cand = copies[cand.text]
-        doc = cand.hit.chunk.doc_id
-        if cand.text in seen_text:
+        copy = copies[cand.text]
+        if copy.text in seen_text:
             continue
-        if doc not in articles and len(articles) >= settings.max_articles:
-            continue
-        vector = index.sentence_vectors(cand.hit.chunk)[cand.index]
-        if any(float(vector @ v) >= settings.same_point for v in chosen_vectors):
-            continue  # "stay about 2 weeks" said again by another article adds nothing
-        seen_text.add(cand.text)
+        seen_text.add(copy.text)
+        pool.append((cand.score, copy, index.sentence_vectors(copy.hit.chunk)[copy.index]))
+    chosen: list[Candidate] = []
+    chosen_vectors: list[np.ndarray] = []
+    articles: list[str] = []
+    penalty = settings.weights.redundancy
+
+    def value(item: tuple[float, Candidate, np.ndarray]) -> float:
+        doc = item[1].hit.chunk.doc_id
+        nearest = max((float(item[2] @ v) for c, v in zip(chosen, chosen_vectors, strict=True)
+                       if c.hit.chunk.doc_id == doc), default=0.0)
+        return item[0] - penalty * max(0.0, nearest)
+
+    def fits(cand: Candidate, vector: np.ndarray) -> bool:
+        if cand.hit.chunk.doc_id not in articles and len(articles) >= settings.max_articles:
+            return False
+        # "stay about 2 weeks" said again by another article adds nothing
+        return not any(float(vector @ v) >= settings.same_point for v in chosen_vectors)
+
+    def take(cand: Candidate, vector: np.ndarray) -> None:
         chosen.append(cand)
         chosen_vectors.append(vector)
-        if doc not in articles:
-            articles.append(doc)
+        if cand.hit.chunk.doc_id not in articles:
+            articles.append(cand.hit.chunk.doc_id)
+
+    while pool and len(chosen) < settings.max_quotes:
+        _, cand, vector = pool.pop(max(range(len(pool)), key=lambda i: value(pool[i])))
+        if fits(cand, vector):
+            take(cand, vector)
     return chosen, articles
 
 

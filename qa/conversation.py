@@ -91,7 +91,9 @@ def _rewrite_one(question: str, resolved: list[str], concepts, settings: Convers
     if not resolved or not is_followup(question, bool(own), settings):
         return question
     earlier = resolved[-1]
-    if own and _CONNECTOR.match(question):  # "and for myeloma?" asks the earlier question about a new subject
+    # "and for myeloma?" asks the earlier question about a new subject; after a statement ("my mom gets carvykti
+    # for her myeloma") there is no question to ask again, and "what about the side effects" asks about its subject.
+    if own and _CONNECTOR.match(question) and _ASKING.search(earlier):
         swapped = _swap_last_concept(earlier, ", ".join(dict.fromkeys(own)), concepts)
         if swapped:
             return swapped

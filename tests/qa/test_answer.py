@@ -6,8 +6,9 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
-from fake_store import FakeStore, S, retrieved
+from fake_store import QUERY_VECTOR, FakeStore, S, retrieved
 
 from knowledge.settings import AnswerSettings
 from qa.answer import compose, dedupe_overlaps, score_sentences
@@ -63,6 +64,26 @@ def test_a_sentence_with_the_kind_of_answer_asked_for_gets_the_bonus() -> None:
     assert gap == pytest.approx(W.answer_type, abs=1e-6)
 
 
+@pytest.mark.parametrize(("question", "answer", "other"), [
+    # "is it forever" is answered by whether it lasts, not by how common it is
+    ("opdivo wrecked my thyroid, is it forever", "Thyroid problems from checkpoint inhibitors may be permanent.",
+     "Thyroid problems from checkpoint inhibitors are common with nivolumab."),
+    ("will the nerve damage go away", "Nerve problems after CAR-T often improve over months.",
+     "Nerve problems after CAR-T were seen with one product."),
+    # "how rare" asks for a rate
+    ("how rare is it", "HLH happened in about 4 in 100 people.", "HLH is a severe overreaction of the immune system."),
+    # "too old" is answered by ages, not by the word "older" about something else
+    ("im 78, am i too old for car t", "People in their 70s and 80s have received CAR-T.",
+     "Older salvage chemotherapy for lymphoma worked less often than CAR-T."),
+])
+def test_the_sentence_with_the_kind_of_answer_asked_for_is_quoted_first(question: str, answer: str,
+                                                                          other: str) -> None:
+    store = FakeStore()
+    chunk = store.add("doc", ["Answer"], [S(other, 0.62), S(answer, 0.60)])
+    quotes = compose(retrieved(chunk), store, question, replace(DEFAULTS, max_quotes=1)).quotes
+    assert answer in quotes[0].text and other not in quotes[0].text
+
+
 def test_fragments_questions_and_question_lists_are_not_quoted_unless_questions_are_asked_for() -> None:
     store = FakeStore()
     body = store.add("crs", ["Treatment"], [S("Fever and chills.", 0.9), S("Is CRS serious for most people?", 0.9),
@@ -95,6 +116,37 @@ def test_the_same_point_made_twice_is_quoted_once() -> None:
     other = store.add("c", ["Stay"], [S("A caregiver must stay with you the whole time.", 0.88)])
     articles = [q.article for q in compose(retrieved(first, again, other), store, "zzz").quotes]
     assert articles == ["a", "c"]
+
+
+def _leaning_on(store: FakeStore, chunk, other, similarity: float) -> None:
+    """Give `chunk`'s one sentence this cosine to `other`'s sentence, keeping its cosine to the question."""
+    e0, base, mine = QUERY_VECTOR, store.vectors[other.chunk_id][0], store.vectors[chunk.chunk_id][0]
+    cosine = float(mine @ e0)
+    theirs = base - float(base @ e0) * e0
+    theirs /= np.linalg.norm(theirs)
+    own = mine - float(mine @ e0) * e0
+    own -= float(own @ theirs) * theirs
+    own /= np.linalg.norm(own)
+    along = (similarity - cosine * float(base @ e0)) / float(base @ theirs)
+    vector = cosine * e0 + along * theirs + math.sqrt(1 - cosine ** 2 - along ** 2) * own
+    store.vectors[chunk.chunk_id] = vector[None, :].astype(np.float32)
+
+
+def test_a_second_sentence_of_an_article_that_repeats_the_first_gives_way_to_one_that_adds_a_point() -> None:
+    store = FakeStore()
+    first = store.add("stay", ["Stay"], [S("Plan to stay near the center for about two weeks.", 0.80)])
+    repeat = store.add("stay", ["Stay"], [S("You stay close to the center for two weeks or so.", 0.79)], position=1)
+    adds = store.add("stay", ["Driving"], [S("You cannot drive for eight weeks after the infusion.", 0.785)],
+                     position=2)
+    _leaning_on(store, repeat, first, 0.93)  # close, but under same_point: not dropped as the same point
+    assert float(store.vectors[repeat.chunk_id][0] @ store.vectors[first.chunk_id][0]) == pytest.approx(0.93, abs=1e-5)
+    assert float(store.vectors[repeat.chunk_id][0] @ QUERY_VECTOR) == pytest.approx(0.79, abs=1e-6)
+    result = retrieved(first, repeat, adds)
+    two = replace(DEFAULTS, max_quotes=2)
+    quoted = " ".join(q.text for q in compose(result, store, "zzz", two).quotes)
+    assert "cannot drive" in quoted and "two weeks or so" not in quoted
+    plain = replace(two, weights=replace(W, redundancy=0.0))  # without the penalty the repeat wins on its score
+    assert "two weeks or so" in " ".join(q.text for q in compose(result, store, "zzz", plain).quotes)
 
 
 def test_a_sentence_in_two_overlapping_chunks_is_quoted_once_from_the_copy_with_its_next_sentence() -> None:

@@ -28,6 +28,14 @@ def test_connector_follow_up_with_its_own_topic_still_uses_the_history() -> None
     assert query == "which car t products are approved for myeloma"
 
 
+def test_a_connector_follow_up_after_a_statement_asks_about_its_subject_instead_of_rewriting_it() -> None:
+    # Swapping "side effects" into "my mom is getting carvykti for her myeloma" searched "carvykti for her side
+    # effects" and lost the myeloma; after a statement there is no question to ask again.
+    query = rewrite_query("what about the side effects", ["my mom is getting carvykti for her myeloma in may"], names)
+    assert query.startswith("what about the side effects")
+    assert "carvykti" in query and "myeloma" in query
+
+
 def test_unrelated_new_question_is_left_alone() -> None:
     question = "What does tocilizumab do?"
     assert rewrite_query(question, ["how long is the hospital stay after car t"], names) == question
