@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
+from eval_fixtures import fake_triage_embed
 
 from eval.triage_train import TrainingError, train
 from qa import safety
-from qa.triage_features import normalise
 from qa.triage_model import load_model
 
 MESSAGES = {
@@ -31,14 +30,7 @@ MESSAGES = {
 }
 
 
-def fake_embed(texts):
-    """A stand-in for MiniLM: a unit vector from the text's hash (deterministic, no model)."""
-    out = []
-    for text in texts:
-        seed = int.from_bytes(hashlib.sha256(normalise(text).encode()).digest()[:4], "little")
-        v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
-        out.append(v / np.linalg.norm(v))
-    return np.stack(out)
+fake_embed = fake_triage_embed  # a unit vector from the text's hash (deterministic, no model)
 
 
 @pytest.fixture
