@@ -30,9 +30,11 @@ THRESHOLD_MARGIN = 0.9  # thresholds sit a little below the held-out figure: new
 # A head's threshold never drops so low that more than this share of held-out messages of other kinds alarm: with
 # w24-w26, one blind self-harm message the held-out head scores 0.003 (w26-150, "he'd rather be dead than do another
 # round", a parent quoting a son) would have set the self-harm threshold to 0.003 and put the crisis message on 43%
-# of calm held-out messages. Where the recall target can be met within the cap (every corpus up to w23: the cap
-# allowed 0.214, the target chose 0.319), the cap changes nothing.
-MAX_FALSE_ALARM = {"self_harm": 0.03}
+# of calm held-out messages. At 3% the cap set the threshold for w1-w28 (0.19) and the crisis message showed on 3.5%
+# of calm messages; at 1.5% (0.4), judged by `patient-qa triage compare` on the same held-out writers, self-harm
+# recall was unchanged (375/376; the lexicon and the sentence layer catch what the head then misses) and calm
+# alarms fell. On w1-w23 alone the cap moves the threshold only from 0.319 to 0.356.
+MAX_FALSE_ALARM = {"self_harm": 0.015}
 # A long message is also read sentence by sentence (a red flag or a suicidal line buried after logistics);
 # one sentence must be clearly alarming on its own to count (held-out writers, 18 of them: 0.75 kept the
 # recall of 0.6 with 0.7 points fewer look-alike alarms).
@@ -41,6 +43,9 @@ SENTENCE_THRESHOLD = 0.75
 # The symptom-now rules alarm when the model gives at least this share of its threshold (held-out writers:
 # +0.3 points of emergency recall for +1.5 points of look-alike alarms).
 RULES_SUPPORT = 0.5
+# What a person would not want an alarm on: everyday questions, look-alikes, decisions, other topics.
+CALM_KINDS = ("answer", "followup", "not_emergency", "defer", "out_of_scope", "abstain")
+CALM_WEIGHT = 1.0
 HEAD_POSITIVE = {
     "emergency": {"emergency"},
     "self_harm": {"self_harm"},
@@ -140,9 +145,11 @@ def design(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray]
     return Design(matrix, width, np.array(owners), cues)
 
 
-def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None = None, c: float | None = None):
+def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None = None, c: float | None = None,
+              calm_weight: float = CALM_WEIGHT):
     """One logistic regression per head over the rows whose example is in `keep` (all by default);
-    returns (dense weights, n-gram weights, biases, dense width)."""
+    returns (dense weights, n-gram weights, biases, dense width). The safety heads count a calm message
+    `calm_weight` times (on top of the class balance)."""
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
@@ -159,7 +166,10 @@ def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None
                                 f"examples for the '{head}' head")
         clf = LogisticRegression(C=REGULARISATION_C if c is None else c, class_weight="balanced",
                                  solver="liblinear", max_iter=2000)
-        clf.fit(matrix, y)
+        weight = None
+        if head in SENTENCE_HEADS and calm_weight != 1.0:
+            weight = np.array([calm_weight if examples[o].kind in CALM_KINDS else 1.0 for o in owners])
+        clf.fit(matrix, y, sample_weight=weight)
         coef = clf.coef_[0].astype(np.float32)
         dense_w[h], gram_w[h], bias[h] = coef[:width], coef[width:], float(clf.intercept_[0])
     return dense_w, gram_w, bias, width
@@ -169,10 +179,12 @@ def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None
 _UNUSED_THRESHOLDS = Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.6, 0.6, 0.25)
 
 
-def fold_models(examples: Sequence[Example], rows: Design, c: float | None = None) -> dict[str, TriageModel]:
+def fold_models(examples: Sequence[Example], rows: Design, c: float | None = None,
+                calm_weight: float = CALM_WEIGHT) -> dict[str, TriageModel]:
     """Per writer, the heads fitted on every other writer (their thresholds are set by the caller)."""
     writers = np.array([e.writer for e in examples])
-    return {writer: _model_from(fit_heads(examples, rows, writers != writer, c), _UNUSED_THRESHOLDS, cues=rows.cues)
+    return {writer: _model_from(fit_heads(examples, rows, writers != writer, c, calm_weight), _UNUSED_THRESHOLDS,
+                                cues=rows.cues)
             for writer in sorted(set(writers))}
 
 
@@ -235,9 +247,6 @@ class ThresholdPolicy:
     # The sentence layer's bar per head is the one of these, at or above the head's own threshold, with the fewest
     # held-out calm alarms for the recall target (a single value fixes it).
     sentence_grid: tuple[float, ...] = (SENTENCE_THRESHOLD,)
-
-
-CALM_KINDS = ("answer", "followup", "not_emergency", "defer", "out_of_scope", "abstain")
 
 
 def choose_thresholds(examples: Sequence[Example], alone: np.ndarray, context: np.ndarray,

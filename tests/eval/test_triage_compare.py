@@ -8,7 +8,7 @@ import pytest
 from eval_fixtures import fake_triage_embed as fake_embed
 
 from eval.gold import GoldItem
-from eval.triage_compare import Outcome, compare, figures
+from eval.triage_compare import Outcome, compare, decide_all, figures
 from eval.triage_train import _model_from, design, examples_from, fit_heads
 from qa.triage_model import Thresholds
 
@@ -68,6 +68,11 @@ def test_both_models_are_judged_on_the_same_messages_by_models_that_never_saw_th
     # w9's code word is an emergency only in w9's own messages: a model that had seen w9 would flag it.
     code_word = [o for o in result.candidate if o.writer == "w9" and o.kind == "emergency"]
     assert not any(o.decided == "emergency" for o in code_word)
+    # Writers the shipped model never saw are decided by the shipped model itself, as a user would meet it.
+    unseen = [e for e in examples if e.writer in result.unseen]
+    direct = decide_all(unseen, lambda writer: shipped, fake_embed)
+    assert [(o.item_id, o.decided, o.crisis) for o in direct] == [
+        (o.item_id, o.decided, o.crisis) for o in result.baseline if o.writer in result.unseen]
     table = result.table()
     assert set(table) == {"all writers", "unseen by shipped", "seen by shipped"}
     new = table["unseen by shipped"]["baseline"]
@@ -86,3 +91,16 @@ def test_a_model_fitted_with_the_writer_would_have_flagged_the_code_word():
     text = "zorblax zorblax number 3"
     assert model.scores(normalise(text), fake_embed([text])[0]).emergency >= 0.5
     assert np.isfinite(model.bias).all()
+
+
+def test_the_command_names_a_missing_model_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-m", "ui.cli", "triage", "compare", "--model", str(tmp_path / "none.npz")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"patient-qa: triage model not found at {tmp_path / 'none.npz'}; run 'patient-qa triage train' "
+        "(or 'make triage-model') to rebuild it"]

@@ -111,3 +111,30 @@ def test_the_command_embeds_with_the_onnx_export_without_torch(corpus, tmp_path)
                           cwd=Path(__file__).resolve().parents[2], timeout=600)
     assert done.stdout.strip().splitlines()[-1] == "exit 0 False False", done.stdout + done.stderr[-500:]
     assert (out / "triage_model.npz").exists() and (out / "triage_model.json").exists()
+
+
+def test_the_sentence_bar_chosen_on_held_out_scores_drops_look_alike_alarms_and_keeps_recall():
+    """Calm messages whose best sentence scores 0.8 alarm at the fixed 0.75 bar; a grid finds a bar above them, where the
+    emergencies those sentences caught are still caught by the whole-message threshold."""
+    from eval.triage_train import HEADS, Example, ThresholdPolicy, choose_thresholds
+
+    kinds = ["emergency"] * 100 + ["not_emergency"] * 100 + ["self_harm"] * 5
+    examples = [Example(f"message {i}", f"message {i}", f"message {i}", f"message {i}", kind, "w1", "", str(i))
+                for i, kind in enumerate(kinds)]
+    alone, sentence = np.zeros((len(kinds), len(HEADS))), np.zeros((len(kinds), len(HEADS)))
+    e, h = HEADS.index("emergency"), HEADS.index("self_harm")
+    alone[:100, e] = np.linspace(0.3, 0.9, 100)
+    sentence[:100, e] = 0.9
+    alone[100:200, e] = np.linspace(0.0, 0.2, 100)
+    sentence[100:130, e] = 0.8  # a calm sentence that sounds urgent on its own
+    alone[200:, h] = 0.9
+    fixed = choose_thresholds(examples, alone, alone, sentence)
+    tuned = choose_thresholds(examples, alone, alone, sentence,
+                              ThresholdPolicy(sentence_grid=(0.6, 0.75, 0.85, 0.95)))
+
+    def alarms(t, rows):
+        return int(((alone[rows, e] >= t.emergency) | (sentence[rows, e] >= t.emergency_sentence)).sum())
+
+    assert alarms(fixed, slice(100, 200)) == 30 and alarms(tuned, slice(100, 200)) == 0
+    assert tuned.emergency_sentence >= 0.85  # on a tie, the higher bar: a sentence must be clearly alarming
+    assert alarms(tuned, slice(0, 100)) >= 99  # the recall target (99%) holds
