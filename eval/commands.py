@@ -97,6 +97,8 @@ def add_triage_parsers(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("--corpus", help="folder with dev.jsonl (default: eval/gold/triage)")
     compare.add_argument("--model", help="the triage model to compare against (.npz with its .json beside it; "
                          "default: the shipped one)")
+    compare.add_argument("--also", metavar="GOLD.jsonl", help="also decide these messages (never trained on, e.g. "
+                         "eval/gold/uncovered-dev.jsonl) with the shipped model and the candidate fitted on everything")
     compare.add_argument("--json", action="store_true", help="print the figures as JSON")
     compare.set_defaults(func=cmd_triage_compare)
 
@@ -141,9 +143,9 @@ def cmd_triage_train(args: argparse.Namespace) -> int:
 
 def cmd_triage_compare(args: argparse.Namespace) -> int:
     """Print the shipped-vs-retrained figures; 2 with a message when the corpus, model or scikit-learn is missing."""
-    from eval.gold import TRIAGE_GOLD, GoldFormatError
+    from eval.gold import TRIAGE_GOLD, GoldFormatError, load_gold
     from eval.triage_compare import compare, render
-    from eval.triage_train import TrainingError, tuning_examples
+    from eval.triage_train import TrainingError, examples_from, tuning_examples
     from knowledge.embedding import ModelLoadError, build_embedders
     from knowledge.glossary import load_glossary
     from knowledge.settings import DEFAULT_GLOSSARY, DEFAULT_MODEL
@@ -154,9 +156,10 @@ def cmd_triage_compare(args: argparse.Namespace) -> int:
         shipped = load_model(weights, weights.with_suffix(".json"))
         examples = tuning_examples(Path(args.corpus) if args.corpus else TRIAGE_GOLD)
         embedder = build_embedders(DEFAULT_MODEL, "auto", 1)[0]
+        external = examples_from(load_gold(Path(args.also)).items) if args.also else []
         result = compare(examples, lambda texts: embedder.encode(list(texts)), shipped,
                          load_glossary(DEFAULT_GLOSSARY) if DEFAULT_GLOSSARY.exists() else None,
-                         progress=lambda message: print(message, file=sys.stderr))
+                         progress=lambda message: print(message, file=sys.stderr), external=external)
     except (TrainingError, GoldFormatError, ModelLoadError, TriageModelError) as err:
         return fail(str(err), 2)
     if args.json:

@@ -19,9 +19,11 @@ from eval.triage_train import (
     Design,
     Example,
     _embed_cache,
+    _model_from,
     choose_thresholds,
     corpus_fingerprint,
     design,
+    fit_heads,
     fold_models,
     scores_by,
 )
@@ -83,8 +85,9 @@ def with_thresholds(model: TriageModel, thresholds: Thresholds) -> TriageModel:
 
 
 def nested_models(examples: Sequence[Example], rows: Design, vectors: Embed, fit: Fit | None = None,
-                  choose: Callable[..., Thresholds] = choose_thresholds) -> dict[str, TriageModel]:
-    """Per writer: heads fitted without it, at thresholds chosen on the other writers' held-out scores."""
+                  choose: Callable[..., Thresholds] = choose_thresholds) -> tuple[dict[str, TriageModel], Thresholds]:
+    """Per writer: heads fitted without it, at thresholds chosen on the other writers' held-out scores; and the
+    thresholds chosen on every writer (what `patient-qa triage train` would ship)."""
     models = (fit or (lambda ex, r: fold_models(ex, r)))(examples, rows)
     alone, context, sentence = scores_by(models, examples, vectors)
     writers = np.array([e.writer for e in examples])
@@ -93,7 +96,7 @@ def nested_models(examples: Sequence[Example], rows: Design, vectors: Embed, fit
         keep = writers != writer
         chosen = choose([e for e, k in zip(examples, keep) if k], alone[keep], context[keep], sentence[keep])
         out[writer] = with_thresholds(model, chosen)
-    return out
+    return out, choose(examples, alone, context, sentence)
 
 
 def decide_all(examples: Sequence[Example], models: Callable[[str], TriageModel], vectors: Embed,
@@ -116,18 +119,25 @@ class Comparison:
     baseline: list[Outcome]
     candidate: list[Outcome]
     unseen: tuple[str, ...]  # writers outside the shipped model's training corpus
+    # Messages neither side trained on (e.g. eval/gold/uncovered-dev.jsonl), decided by the shipped model and by
+    # the candidate fitted on the whole corpus: both out of sample.
+    external: tuple[list[Outcome], list[Outcome]] = ([], [])
 
     def table(self) -> dict[str, dict[str, Figures]]:
         """Figures per slice: all writers, the writers the shipped model never saw, and the others."""
         slices = {"all writers": lambda o: True, "unseen by shipped": lambda o: o.writer in self.unseen,
                   "seen by shipped": lambda o: o.writer not in self.unseen}
-        return {name: {"baseline": figures(filter(keep, self.baseline)),
-                       "candidate": figures(filter(keep, self.candidate))} for name, keep in slices.items()}
+        table = {name: {"baseline": figures(filter(keep, self.baseline)),
+                        "candidate": figures(filter(keep, self.candidate))} for name, keep in slices.items()}
+        if self.external[0]:
+            table["other messages, untrained"] = {"baseline": figures(self.external[0]),
+                                                  "candidate": figures(self.external[1])}
+        return table
 
 
 def compare(examples: Sequence[Example], embed: Embed, shipped: TriageModel, glossary=None,
             fit: Fit | None = None, candidate_design: Callable[[Sequence[Example], Embed], Design] | None = None,
-            progress: Callable[[str], None] = lambda message: None) -> Comparison:
+            progress: Callable[[str], None] = lambda message: None, external: Sequence[Example] = ()) -> Comparison:
     """The shipped model (refitted without each writer it saw) against the candidate recipe on every writer."""
     vectors = _embed_cache(examples, embed)
     seen = set(shipped.meta.get("trained_on", {}).get("writers", []))
@@ -137,15 +147,20 @@ def compare(examples: Sequence[Example], embed: Embed, shipped: TriageModel, glo
         progress(f"warning: the shipped model's writers no longer give its corpus (fingerprint {recorded}); "
                  "the refitted baseline is an approximation")
     progress(f"baseline: refit the shipped recipe without each of its {len(seen)} writers")
-    base = nested_models(old, design(old, vectors, shipped.cues), vectors)
+    base, _ = nested_models(old, design(old, vectors, shipped.cues), vectors)
     progress(f"candidate: fit without each of {len({e.writer for e in examples})} writers")
     cand_rows = (candidate_design or design)(examples, vectors)
-    cand = nested_models(examples, cand_rows, vectors, fit)
+    cand, thresholds = nested_models(examples, cand_rows, vectors, fit)
     progress("deciding every message with both")
     baseline = decide_all(examples, lambda w: base.get(w, shipped), vectors, glossary)
     candidate = decide_all(examples, lambda w: cand[w], vectors, glossary)
     unseen = tuple(sorted({e.writer for e in examples} - seen))
-    return Comparison(baseline, candidate, unseen)
+    if not external:
+        return Comparison(baseline, candidate, unseen)
+    full = _model_from(fit_heads(examples, cand_rows), thresholds, cues=cand_rows.cues)
+    vectors_out = _embed_cache(external, embed)
+    return Comparison(baseline, candidate, unseen, (decide_all(external, lambda w: shipped, vectors_out, glossary),
+                                                    decide_all(external, lambda w: full, vectors_out, glossary)))
 
 
 def render(comparison: Comparison) -> str:

@@ -111,23 +111,6 @@ CUES: dict[str, str] = {
                    r"|\b(temp|temperature|fiebre|temperatura|thermometer|termometro)\D{0,20}(3[5-7]|9[5-9]|100)\b(?![.,]\d)",
     "idiom": r"\b(killing me|dying to|to die for|drives? me crazy|head spin|sick of (waiting|the)|scared to death|"
              r"nervous wreck|heart attack (when|if)|me muero de)\b",
-    # Asking leave for an activity, a product or a plan ("is gel mani ok on keytruda?", "can we go camping?"):
-    # everyday questions that share a treatment name and a worry with red flags but describe no symptom.
-    "permission": r"\b(is (it|that|this|there) (ok|okay|o\.k\.|safe|alright|all right|fine|bad|risky|a problem)|"
-                  r"(ok|okay|safe|alright|fine|allowed|good idea) (to|for me to|if i)|am i (allowed|ok|okay|able) to|"
-                  r"(can|could|may) (i|we|he|she|they|u|you|my \w+) (still |safely |ever )?(go|get|have|eat|drink|use|do|try|"
-                  r"start|restart|keep|travel|fly|swim|visit|wear|dye|paint|join|play|sleep|be around|attend|ride|hike|"
-                  r"camp|work|exercise|lift|book|plan)|"
-                  r"(is|are) [\w' -]{1,40} (ok|okay|safe|allowed|bad for (me|him|her)|a problem|a bad idea)\b|"
-                  r"should (i|we|he|she) (avoid|skip|stay away|hold off|give up)|(do|will) (i|we|he|she) (need|have) to "
-                  r"(avoid|give up|skip|stay away)|when can (i|we|he|she)|how (long|soon) (until|before) (i|we|he|she) can|"
-                  r"any (problem|issue|risk|harm)s? (with|in|if)|es seguro|puedo (ir|comer|tomar|usar|viajar|hacer)|"
-                  r"se puede|esta bien (si|que))",
-    # Asking whether to seek care, now: what an emergency message asks even when it opens like a permission question.
-    "seek_care": r"\b((can|could|should) (it|this|that|i|we|he|she) wait|should (i|we) (go|call|head)|er|e\.r\.|emergency( room| department)?|911|urgent care|ambulance|go in|come in|call (the|his|her|my|"
-                 r"our|your) (team|doctor|nurse|center|oncologist|on.?call)|on.?call|after.?hours|24.?hour|"
-                 r"wait (until|till|til|for) (the )?(morning|tomorrow|monday|my appointment)|urgencias|ambulancia|"
-                 r"llamar (al|a la))\b",
 }
 
 

@@ -62,7 +62,8 @@ def shipped():
 
 def test_both_models_are_judged_on_the_same_messages_by_models_that_never_saw_their_writer(shipped):
     examples = sorted(examples_from(corpus(4)), key=lambda e: e.item_id)
-    result = compare(examples, fake_embed, shipped)
+    outside = examples_from([item("x1", i, "answer", q) for i, q in enumerate(CALM)])
+    result = compare(examples, fake_embed, shipped, external=outside)
     assert result.unseen == ("w3", "w9")
     assert [o.item_id for o in result.baseline] == [o.item_id for o in result.candidate] == [e.item_id for e in examples]
     # w9's code word is an emergency only in w9's own messages: a model that had seen w9 would flag it.
@@ -74,7 +75,8 @@ def test_both_models_are_judged_on_the_same_messages_by_models_that_never_saw_th
     assert [(o.item_id, o.decided, o.crisis) for o in direct] == [
         (o.item_id, o.decided, o.crisis) for o in result.baseline if o.writer in result.unseen]
     table = result.table()
-    assert set(table) == {"all writers", "unseen by shipped", "seen by shipped"}
+    assert set(table) == {"all writers", "unseen by shipped", "seen by shipped", "other messages, untrained"}
+    assert table["other messages, untrained"]["candidate"].general_deferred[1] == len(CALM)
     new = table["unseen by shipped"]["baseline"]
     assert new.emergency[1] == len(URGENT) + 6 and new.self_harm[1] == len(CRISIS)
     # The crisis lexicon runs first on both sides, whatever the model.
