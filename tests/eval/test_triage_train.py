@@ -138,3 +138,20 @@ def test_the_sentence_bar_chosen_on_held_out_scores_drops_look_alike_alarms_and_
     assert alarms(fixed, slice(100, 200)) == 30 and alarms(tuned, slice(100, 200)) == 0
     assert tuned.emergency_sentence >= 0.85  # on a tie, the higher bar: a sentence must be clearly alarming
     assert alarms(tuned, slice(0, 100)) >= 99  # the recall target (99%) holds
+
+
+def test_weighting_calm_messages_lowers_their_alarm_scores_and_keeps_emergencies_high(corpus):
+    from eval.gold import load_gold
+    from eval.triage_train import _UNUSED_THRESHOLDS, HEADS, _model_from, design, examples_from, fit_heads
+
+    examples = sorted(examples_from(load_gold(corpus / "dev.jsonl").items), key=lambda e: e.item_id)
+    rows = design(examples, fake_embed)
+    e = HEADS.index("emergency")
+
+    def scores(weight: float, kind: str) -> float:
+        model = _model_from(fit_heads(examples, rows, calm_weight=weight), _UNUSED_THRESHOLDS)
+        chosen = [x for x in examples if x.kind == kind]
+        return float(np.mean([model.logits(x.text, fake_embed([x.raw_text])[0])[e] for x in chosen]))
+
+    assert scores(2.0, "not_emergency") < scores(1.0, "not_emergency")
+    assert scores(2.0, "emergency") > 0  # still on the alarming side of the boundary
