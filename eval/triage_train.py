@@ -31,7 +31,7 @@ THRESHOLD_MARGIN = 0.9  # thresholds sit a little below the held-out figure: new
 # w24-w26, one blind self-harm message the held-out head scores 0.003 (w26-150, "he'd rather be dead than do another
 # round", a parent quoting a son) would have set the self-harm threshold to 0.003 and put the crisis message on 43%
 # of calm held-out messages. At 3% the cap set the threshold for w1-w28 (0.19) and the crisis message showed on 3.5%
-# of calm messages; at 1.5% (0.39), judged by `patient-qa triage compare` on the same held-out writers, self-harm
+# of calm messages; at 1.5% (0.37-0.41), judged by `patient-qa triage compare` on the same held-out writers, self-harm
 # recall was unchanged (375/376; the lexicon and the sentence layer catch what the head then misses) and calm
 # alarms fell (218 -> 197 of 2,518). On w1-w23 alone the cap moves the threshold only from 0.319 to 0.356.
 MAX_FALSE_ALARM = {"self_harm": 0.015}
