@@ -86,6 +86,21 @@ def add_triage_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--held-out", metavar="FILE.jsonl", help="also write the held-out probabilities here")
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(func=cmd_triage_train)
+    compare = triage_sub.add_parser(
+        "compare", help="the shipped triage model against a retrained one, on the same held-out writers",
+        description="Decides every message of eval/gold/triage/dev.jsonl (+ the dev gold set) with the full triage "
+        "twice, each time by a model that never saw its writer: the shipped model (refitted without each writer it "
+        "was trained on) and the current recipe fitted on the whole corpus. Reports recall per safety label, alarms "
+        "on calm messages and everyday questions sent to the care team, for all writers and for those the shipped "
+        "model never saw. Slow (two leave-one-writer-out runs); the sealed split is never read.",
+    )
+    compare.add_argument("--corpus", help="folder with dev.jsonl (default: eval/gold/triage)")
+    compare.add_argument("--model", help="the triage model to compare against (.npz with its .json beside it; "
+                         "default: the shipped one)")
+    compare.add_argument("--also", metavar="GOLD.jsonl", help="also decide these messages (never trained on, e.g. "
+                         "eval/gold/uncovered-dev.jsonl) with the shipped model and the candidate fitted on everything")
+    compare.add_argument("--json", action="store_true", help="print the figures as JSON")
+    compare.set_defaults(func=cmd_triage_compare)
 
 
 def cmd_triage_train(args: argparse.Namespace) -> int:
@@ -123,6 +138,35 @@ def cmd_triage_train(args: argparse.Namespace) -> int:
         t = summary["thresholds"]
         print(f"trained on {summary['trained_on']['messages']} messages; thresholds: "
               + ", ".join(f"{k} {v:.3f}" for k, v in t.items()))
+    return 0
+
+
+def cmd_triage_compare(args: argparse.Namespace) -> int:
+    """Print the shipped-vs-retrained figures; 2 with a message when the corpus, model or scikit-learn is missing."""
+    from eval.gold import TRIAGE_GOLD, GoldFormatError, load_gold
+    from eval.triage_compare import compare, render
+    from eval.triage_train import TrainingError, examples_from, tuning_examples
+    from knowledge.embedding import ModelLoadError, build_embedders
+    from knowledge.glossary import load_glossary
+    from knowledge.settings import DEFAULT_GLOSSARY, DEFAULT_MODEL
+    from qa.triage_model import DEFAULT_WEIGHTS, TriageModelError, load_model
+
+    try:
+        weights = Path(args.model) if args.model else DEFAULT_WEIGHTS
+        shipped = load_model(weights, weights.with_suffix(".json"))
+        examples = tuning_examples(Path(args.corpus) if args.corpus else TRIAGE_GOLD)
+        embedder = build_embedders(DEFAULT_MODEL, "auto", 1)[0]
+        external = examples_from(load_gold(Path(args.also)).items) if args.also else []
+        result = compare(examples, lambda texts: embedder.encode(list(texts)), shipped,
+                         load_glossary(DEFAULT_GLOSSARY) if DEFAULT_GLOSSARY.exists() else None,
+                         progress=lambda message: print(message, file=sys.stderr), external=external)
+    except (TrainingError, GoldFormatError, ModelLoadError, TriageModelError) as err:
+        return fail(str(err), 2)
+    if args.json:
+        print(json.dumps({name: {side: {label: list(v) for label, v in f.rows()} for side, f in sides.items()}
+                          for name, sides in result.table().items()}, indent=2))
+    else:
+        print(render(result))
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from eval.gold import DEFAULT_GOLD, TRIAGE_GOLD, GoldItem, load_gold
 from knowledge.errors import PatientQAError
-from qa.triage_features import HASH_SIZE, default_cues, hashed_ngrams, join_context, normalise
+from qa.triage_features import HASH_SIZE, CueSet, default_cues, hashed_ngrams, join_context, normalise
 from qa.triage_model import DEFAULT_META, DEFAULT_WEIGHTS, HEADS, Thresholds, TriageModel
 
 TUNING_FILES = ("dev.jsonl",)  # sealed.jsonl is measured once, never trained or tuned on
@@ -30,9 +30,11 @@ THRESHOLD_MARGIN = 0.9  # thresholds sit a little below the held-out figure: new
 # A head's threshold never drops so low that more than this share of held-out messages of other kinds alarm: with
 # w24-w26, one blind self-harm message the held-out head scores 0.003 (w26-150, "he'd rather be dead than do another
 # round", a parent quoting a son) would have set the self-harm threshold to 0.003 and put the crisis message on 43%
-# of calm held-out messages. Where the recall target can be met within the cap (every corpus up to w23: the cap
-# allowed 0.214, the target chose 0.319), the cap changes nothing.
-MAX_FALSE_ALARM = {"self_harm": 0.03}
+# of calm held-out messages. At 3% the cap set the threshold for w1-w28 (0.19) and the crisis message showed on 3.5%
+# of calm messages; at 1.5% (0.37-0.41), judged by `patient-qa triage compare` on the same held-out writers, self-harm
+# recall was unchanged (375/376; the lexicon and the sentence layer catch what the head then misses) and calm
+# alarms fell (218 -> 197 of 2,518). On w1-w23 alone the cap moves the threshold only from 0.319 to 0.356.
+MAX_FALSE_ALARM = {"self_harm": 0.015}
 # A long message is also read sentence by sentence (a red flag or a suicidal line buried after logistics);
 # one sentence must be clearly alarming on its own to count (held-out writers, 18 of them: 0.75 kept the
 # recall of 0.6 with 0.7 points fewer look-alike alarms).
@@ -41,6 +43,12 @@ SENTENCE_THRESHOLD = 0.75
 # The symptom-now rules alarm when the model gives at least this share of its threshold (held-out writers:
 # +0.3 points of emergency recall for +1.5 points of look-alike alarms).
 RULES_SUPPORT = 0.5
+# What a person would not want an alarm on: everyday questions, look-alikes, decisions, other topics.
+CALM_KINDS = ("answer", "followup", "not_emergency", "defer", "out_of_scope", "abstain")
+# The emergency and self-harm heads count each calm message twice (on top of the class balance): on the same
+# held-out writers (`patient-qa triage compare`, w1-w28) calm alarms 197 -> 187 of 2,518 with emergency recall
+# 1,226 -> 1,228 of 1,242 and self-harm recall unchanged (375 of 376).
+CALM_WEIGHT = 2.0
 HEAD_POSITIVE = {
     "emergency": {"emergency"},
     "self_harm": {"self_harm"},
@@ -65,6 +73,7 @@ class Example:
     writer: str
     family: str
     item_id: str
+    history: tuple[str, ...] = ()  # the earlier turns as typed, for deciding with the full triage
 
 
 def examples_from(items: Sequence[GoldItem]) -> list[Example]:
@@ -73,7 +82,7 @@ def examples_from(items: Sequence[GoldItem]) -> list[Example]:
     for item in items:
         raw_context = join_context(list(item.history), item.question) if item.history else item.question
         out.append(Example(normalise(item.question), normalise(raw_context), item.question, raw_context,
-                           item.kind, item.writer or "dev-gold", item.family, item.id))
+                           item.kind, item.writer or "dev-gold", item.family, item.id, tuple(item.history)))
     return out
 
 
@@ -90,12 +99,12 @@ def tuning_examples(corpus_dir: Path = TRIAGE_GOLD, dev_gold: Path = DEFAULT_GOL
     return sorted(examples_from(items), key=lambda e: e.item_id)
 
 
-def feature_matrix(texts: Sequence[str], vectors: np.ndarray, scale: float | None = None):
-    """`texts` are normalised; `vectors` are the embeddings of the same messages as typed."""
-    """Sparse rows [scaled embedding, cue flags, hashed n-grams], the exact layout TriageModel scores."""
+def feature_matrix(texts: Sequence[str], vectors: np.ndarray, scale: float | None = None, cues: CueSet | None = None):
+    """Sparse rows [scaled embedding, cue flags, hashed n-grams], the exact layout TriageModel scores; `texts` are
+    normalised, `vectors` are the embeddings of the same messages as typed."""
     from scipy import sparse
 
-    cues = default_cues()
+    cues = cues or default_cues()
     scale = EMBEDDING_SCALE if scale is None else scale
     dense = np.hstack([vectors * scale, np.stack([cues.vector(t) for t in texts])]).astype(np.float32)
     rows, cols, vals = [], [], []
@@ -129,18 +138,21 @@ class Design:
     matrix: object  # scipy CSR, one row per training row
     width: int  # dense columns (embedding + cues) before the n-grams
     owners: np.ndarray  # the example each row belongs to
+    cues: CueSet | None = None  # the cue lexicons the dense columns hold (None: default_cues())
 
 
-def design(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray]) -> Design:
+def design(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray], cues: CueSet | None = None) -> Design:
     """Every message alone, plus conversations read with their history, as sparse feature rows."""
     texts, raws, owners = _rows(examples)
-    matrix, width = feature_matrix(texts, embed(raws))
-    return Design(matrix, width, np.array(owners))
+    matrix, width = feature_matrix(texts, embed(raws), cues=cues)
+    return Design(matrix, width, np.array(owners), cues)
 
 
-def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None = None, c: float | None = None):
+def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None = None, c: float | None = None,
+              calm_weight: float = CALM_WEIGHT):
     """One logistic regression per head over the rows whose example is in `keep` (all by default);
-    returns (dense weights, n-gram weights, biases, dense width)."""
+    returns (dense weights, n-gram weights, biases, dense width). The safety heads count a calm message
+    `calm_weight` times (on top of the class balance)."""
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
@@ -157,7 +169,10 @@ def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None
                                 f"examples for the '{head}' head")
         clf = LogisticRegression(C=REGULARISATION_C if c is None else c, class_weight="balanced",
                                  solver="liblinear", max_iter=2000)
-        clf.fit(matrix, y)
+        weight = None
+        if head in SENTENCE_HEADS and calm_weight != 1.0:
+            weight = np.array([calm_weight if examples[o].kind in CALM_KINDS else 1.0 for o in owners])
+        clf.fit(matrix, y, sample_weight=weight)
         coef = clf.coef_[0].astype(np.float32)
         dense_w[h], gram_w[h], bias[h] = coef[:width], coef[width:], float(clf.intercept_[0])
     return dense_w, gram_w, bias, width
@@ -167,24 +182,37 @@ def fit_heads(examples: Sequence[Example], rows: Design, keep: np.ndarray | None
 _UNUSED_THRESHOLDS = Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.6, 0.6, 0.25)
 
 
+def fold_models(examples: Sequence[Example], rows: Design, c: float | None = None,
+                calm_weight: float = CALM_WEIGHT) -> dict[str, TriageModel]:
+    """Per writer, the heads fitted on every other writer (their thresholds are set by the caller)."""
+    writers = np.array([e.writer for e in examples])
+    return {writer: _model_from(fit_heads(examples, rows, writers != writer, c, calm_weight), _UNUSED_THRESHOLDS,
+                                cues=rows.cues)
+            for writer in sorted(set(writers))}
+
+
+def scores_by(models: dict[str, TriageModel], examples: Sequence[Example],
+              vectors: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities (alone, with context, best sentence) of each example by its writer's model in `models`."""
+    alone = np.zeros((len(examples), len(HEADS)))
+    context = np.zeros((len(examples), len(HEADS)))
+    sentence = np.zeros((len(examples), len(HEADS)))
+    for i, ex in enumerate(examples):
+        model = models[ex.writer]
+        vector = vectors([ex.raw_text])[0]
+        alone[i] = _probs(model, ex.text, vector)
+        context[i] = _probs(model, ex.context, vectors([ex.raw_context])[0])
+        best = model.sentence_scores(ex.text, vector)
+        sentence[i] = [best.get(h) for h in HEADS]
+    return alone, context, sentence
+
+
 def held_out_scores(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray],
                     c: float | None = None, rows: Design | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leave-one-writer-out probabilities (alone, with context, best sentence) for every example."""
     vectors = _embed_cache(examples, embed)
     rows = rows or design(examples, vectors)
-    writers = np.array([e.writer for e in examples])
-    alone = np.zeros((len(examples), len(HEADS)))
-    context = np.zeros((len(examples), len(HEADS)))
-    sentence = np.zeros((len(examples), len(HEADS)))
-    for writer in sorted(set(writers)):
-        model = _model_from(fit_heads(examples, rows, writers != writer, c), _UNUSED_THRESHOLDS)
-        for i in np.flatnonzero(writers == writer):
-            ex = examples[i]
-            alone[i] = _probs(model, ex.text, vectors([ex.raw_text])[0])
-            context[i] = _probs(model, ex.context, vectors([ex.raw_context])[0])
-            best = model.sentence_scores(ex.text, vectors([ex.raw_text])[0])
-            sentence[i] = [best.get(h) for h in HEADS]
-    return alone, context, sentence
+    return scores_by(fold_models(examples, rows, c), examples, vectors)
 
 
 def _probs(model: TriageModel, text: str, vector: np.ndarray) -> np.ndarray:
@@ -206,48 +234,69 @@ def _embed_cache(examples: Sequence[Example], embed: Callable[[list[str]], np.nd
     return lookup
 
 
-def _model_from(fitted, thresholds: Thresholds, embedding_model: str = "", meta: dict | None = None) -> TriageModel:
+def _model_from(fitted, thresholds: Thresholds, embedding_model: str = "", meta: dict | None = None,
+                cues: CueSet | None = None) -> TriageModel:
     dense_w, gram_w, bias, _ = fitted
-    return TriageModel(dense_w, gram_w, bias, EMBEDDING_SCALE, thresholds, embedding_model, default_cues(), meta)
+    return TriageModel(dense_w, gram_w, bias, EMBEDDING_SCALE, thresholds, embedding_model, cues or default_cues(), meta)
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """How thresholds are read off the held-out scores (the defaults are the shipped recipe)."""
+
+    recall_target: tuple[tuple[str, float], ...] = tuple(RECALL_TARGET.items())
+    margin: float = THRESHOLD_MARGIN
+    max_false_alarm: tuple[tuple[str, float], ...] = tuple(MAX_FALSE_ALARM.items())
+    # The sentence layer's bar per head is the one of these, at or above the head's own threshold, with the fewest
+    # held-out calm alarms for the recall target (a single value fixes it).
+    sentence_grid: tuple[float, ...] = (SENTENCE_THRESHOLD,)
 
 
 def choose_thresholds(examples: Sequence[Example], alone: np.ndarray, context: np.ndarray,
-                      sentence: np.ndarray) -> Thresholds:
+                      sentence: np.ndarray, policy: ThresholdPolicy = ThresholdPolicy()) -> Thresholds:
     """Per head, the threshold that keeps the held-out recall target for what the other layers miss."""
     from qa.safety import self_harm_said
 
+    targets, caps = dict(policy.recall_target), dict(policy.max_false_alarm)
     chosen: dict[str, float] = {}
+    bars = {head: SENTENCE_THRESHOLD for head in SENTENCE_HEADS}
+    calm = np.array([e.kind in CALM_KINDS for e in examples])
     crisis = np.zeros(len(examples), dtype=bool)  # what the self-harm layers catch (they run first)
+    lexicon = np.array([self_harm_said(e.raw_text) for e in examples])
     for head in ("self_harm", "emergency", "defer", "out_of_scope"):
         h = HEADS.index(head)
         positive = np.array([e.kind in HEAD_POSITIVE[head] for e in examples])
-        caught = crisis.copy() if head == "emergency" else np.zeros(len(examples), dtype=bool)
-        if head in SENTENCE_HEADS:
-            caught |= sentence[:, h] >= SENTENCE_THRESHOLD
+        before = crisis.copy() if head == "emergency" else np.zeros(len(examples), dtype=bool)
         if head == "self_harm":
-            caught |= np.array([self_harm_said(e.raw_text) for e in examples])
+            before |= lexicon
         best = np.maximum(alone[:, h], np.where(positive, context[:, h], 0.0))
-        scores = np.sort(best[positive & ~caught])
         # The recall target is over all positives: the misses it allows come from what no other layer caught.
-        allowed = int(np.floor((1.0 - RECALL_TARGET[head]) * int(positive.sum())))
-        if len(scores) <= allowed:
-            chosen[head] = 0.5
-            if head == "self_harm":
-                crisis = caught
-            continue
-        chosen[head] = min(0.5, float(scores[allowed]) * THRESHOLD_MARGIN)
-        if head in MAX_FALSE_ALARM:
-            others = np.sort(alone[~positive, h])
-            chosen[head] = max(chosen[head], float(np.quantile(others, 1.0 - MAX_FALSE_ALARM[head])))
+        allowed = int(np.floor((1.0 - targets[head]) * int(positive.sum())))
+        options = []
+        for bar in policy.sentence_grid if head in SENTENCE_HEADS else (np.inf,):
+            caught = before | (sentence[:, h] >= bar)
+            scores = np.sort(best[positive & ~caught])
+            if len(scores) <= allowed:
+                threshold = 0.5
+            else:
+                threshold = min(0.5, float(scores[allowed]) * policy.margin)
+                if head in caps:
+                    others = np.sort(alone[~positive, h])
+                    threshold = max(threshold, float(np.quantile(others, 1.0 - caps[head])))
+            bar = max(bar, threshold)
+            alarms = int((calm & ((alone[:, h] >= threshold) | (sentence[:, h] >= bar))).sum())
+            options.append((alarms, -bar, threshold, bar, caught))
+        alarms, _, chosen[head], bar, caught = min(options, key=lambda o: o[:2])
+        if head in SENTENCE_HEADS:
+            bars[head] = bar
         if head == "self_harm":
             crisis = caught | (np.maximum(alone[:, h], context[:, h]) >= chosen[head])
     conv = [i for i, e in enumerate(examples) if e.context != e.text and e.kind == "emergency"]
-    floor = float(np.quantile(alone[conv, 0], 0.02)) * THRESHOLD_MARGIN if conv else chosen["emergency"]
+    floor = float(np.quantile(alone[conv, 0], 0.02)) * policy.margin if conv else chosen["emergency"]
     return Thresholds(emergency=chosen["emergency"], self_harm=chosen["self_harm"], defer=chosen["defer"],
                       out_of_scope=chosen["out_of_scope"], emergency_context=chosen["emergency"],
                       emergency_alone_floor=min(floor, chosen["emergency"]),
-                      emergency_sentence=max(SENTENCE_THRESHOLD, chosen["emergency"]),
-                      self_harm_sentence=max(SENTENCE_THRESHOLD, chosen["self_harm"]),
+                      emergency_sentence=bars["emergency"], self_harm_sentence=bars["self_harm"],
                       emergency_with_rules=chosen["emergency"] * RULES_SUPPORT)
 
 
@@ -282,6 +331,7 @@ def train(embed: Callable[[list[str]], np.ndarray], embedding_model: str, out_we
         "regularisation_c": REGULARISATION_C,
         "recall_targets": RECALL_TARGET,
         "max_false_alarm": MAX_FALSE_ALARM,
+        "calm_weight": CALM_WEIGHT,
         "threshold_margin": THRESHOLD_MARGIN,
     }
     model = _model_from(fitted, thresholds, embedding_model, meta)

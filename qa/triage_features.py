@@ -116,8 +116,15 @@ CUES: dict[str, str] = {
 
 def default_cues() -> CueSet:
     """The cue lexicons above, compiled once."""
-    names = tuple(CUES)
-    return CueSet(names, tuple(re.compile(CUES[n]) for n in names))
+    return cue_set(tuple(CUES))
+
+
+def cue_set(names: Sequence[str]) -> CueSet:
+    """The named lexicons of CUES, in the given order (a model keeps the cue layout it was trained with)."""
+    unknown = [n for n in names if n not in CUES]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    return CueSet(tuple(names), tuple(re.compile(CUES[n]) for n in names))
 
 
 def split_sentences(text: str) -> list[str]:

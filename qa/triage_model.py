@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.errors import PatientQAError
-from qa.triage_features import HASH_SIZE, CueSet, default_cues, hashed_ngrams, split_sentences
+from qa.triage_features import HASH_SIZE, CueSet, cue_set, default_cues, hashed_ngrams, split_sentences
 
 MODEL_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = MODEL_DIR / "triage_model.npz"
@@ -144,8 +144,12 @@ def _load(weights: Path, meta_path: Path) -> TriageModel:
         raise TriageModelError(f"triage model at {weights} cannot be read ({err}); {rebuild}") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise TriageModelError(f"triage model at {meta_path} is from another version; {rebuild}")
-    cues = default_cues()
-    if list(cues.names) != meta.get("cues"):
-        raise TriageModelError(f"triage model at {meta_path} was trained with other cue features; {rebuild}")
+    if not isinstance(meta.get("cues"), list):
+        raise TriageModelError(f"triage model at {meta_path} does not list its cue features; {rebuild}")
+    try:
+        cues = cue_set(meta["cues"])
+    except KeyError as err:
+        raise TriageModelError(f"triage model at {meta_path} was trained with cue features this version does not "
+                               f"have ({err.args[0]}); {rebuild}") from None
     return TriageModel(dense, ngrams, bias, meta["embedding_scale"], Thresholds(**meta["thresholds"]),
                        meta["embedding_model"], cues, meta)

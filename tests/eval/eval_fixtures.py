@@ -13,6 +13,18 @@ from eval.gold import GoldItem
 from eval.runner import ItemResult, QuoteRecord
 
 
+def fake_triage_embed(texts):
+    """A stand-in for MiniLM in triage training: a unit vector from the text's hash (deterministic, no model)."""
+    from qa.triage_features import normalise
+
+    out = []
+    for text in texts:
+        seed = int.from_bytes(hashlib.sha256(normalise(text).encode()).digest()[:4], "little")
+        v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+        out.append(v / np.linalg.norm(v))
+    return np.stack(out)
+
+
 class FakeEmbedder:
     """The Embedder interface without a model: hashed bag-of-words unit vectors, whitespace token counts."""
 

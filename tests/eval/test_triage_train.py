@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
+from eval_fixtures import fake_triage_embed
 
 from eval.triage_train import TrainingError, train
 from qa import safety
-from qa.triage_features import normalise
 from qa.triage_model import load_model
 
 MESSAGES = {
@@ -31,14 +30,7 @@ MESSAGES = {
 }
 
 
-def fake_embed(texts):
-    """A stand-in for MiniLM: a unit vector from the text's hash (deterministic, no model)."""
-    out = []
-    for text in texts:
-        seed = int.from_bytes(hashlib.sha256(normalise(text).encode()).digest()[:4], "little")
-        v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
-        out.append(v / np.linalg.norm(v))
-    return np.stack(out)
+fake_embed = fake_triage_embed  # a unit vector from the text's hash (deterministic, no model)
 
 
 @pytest.fixture
@@ -119,3 +111,47 @@ def test_the_command_embeds_with_the_onnx_export_without_torch(corpus, tmp_path)
                           cwd=Path(__file__).resolve().parents[2], timeout=600)
     assert done.stdout.strip().splitlines()[-1] == "exit 0 False False", done.stdout + done.stderr[-500:]
     assert (out / "triage_model.npz").exists() and (out / "triage_model.json").exists()
+
+
+def test_the_sentence_bar_chosen_on_held_out_scores_drops_look_alike_alarms_and_keeps_recall():
+    """Calm messages whose best sentence scores 0.8 alarm at the fixed 0.75 bar; a grid finds a bar above them, where the
+    emergencies those sentences caught are still caught by the whole-message threshold."""
+    from eval.triage_train import HEADS, Example, ThresholdPolicy, choose_thresholds
+
+    kinds = ["emergency"] * 100 + ["not_emergency"] * 100 + ["self_harm"] * 5
+    examples = [Example(f"message {i}", f"message {i}", f"message {i}", f"message {i}", kind, "w1", "", str(i))
+                for i, kind in enumerate(kinds)]
+    alone, sentence = np.zeros((len(kinds), len(HEADS))), np.zeros((len(kinds), len(HEADS)))
+    e, h = HEADS.index("emergency"), HEADS.index("self_harm")
+    alone[:100, e] = np.linspace(0.3, 0.9, 100)
+    sentence[:100, e] = 0.9
+    alone[100:200, e] = np.linspace(0.0, 0.2, 100)
+    sentence[100:130, e] = 0.8  # a calm sentence that sounds urgent on its own
+    alone[200:, h] = 0.9
+    fixed = choose_thresholds(examples, alone, alone, sentence)
+    tuned = choose_thresholds(examples, alone, alone, sentence,
+                              ThresholdPolicy(sentence_grid=(0.6, 0.75, 0.85, 0.95)))
+
+    def alarms(t, rows):
+        return int(((alone[rows, e] >= t.emergency) | (sentence[rows, e] >= t.emergency_sentence)).sum())
+
+    assert alarms(fixed, slice(100, 200)) == 30 and alarms(tuned, slice(100, 200)) == 0
+    assert tuned.emergency_sentence >= 0.85  # on a tie, the higher bar: a sentence must be clearly alarming
+    assert alarms(tuned, slice(0, 100)) >= 99  # the recall target (99%) holds
+
+
+def test_weighting_calm_messages_lowers_their_alarm_scores_and_keeps_emergencies_high(corpus):
+    from eval.gold import load_gold
+    from eval.triage_train import _UNUSED_THRESHOLDS, HEADS, _model_from, design, examples_from, fit_heads
+
+    examples = sorted(examples_from(load_gold(corpus / "dev.jsonl").items), key=lambda e: e.item_id)
+    rows = design(examples, fake_embed)
+    e = HEADS.index("emergency")
+
+    def scores(weight: float, kind: str) -> float:
+        model = _model_from(fit_heads(examples, rows, calm_weight=weight), _UNUSED_THRESHOLDS)
+        chosen = [x for x in examples if x.kind == kind]
+        return float(np.mean([model.logits(x.text, fake_embed([x.raw_text])[0])[e] for x in chosen]))
+
+    assert scores(2.0, "not_emergency") < scores(1.0, "not_emergency")
+    assert scores(2.0, "emergency") > 0  # still on the alarming side of the boundary
