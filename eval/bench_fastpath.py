@@ -74,15 +74,6 @@ def embedding_floors(assistant, questions: list[str]) -> dict:
     return floors
 
 
-def _timed(encode, questions: list[str]) -> dict:
-    times = []
-    for question in questions:
-        started = time.perf_counter()
-        encode([question])
-        times.append((time.perf_counter() - started) * 1000)
-    return _summary(times)
-
-
 def batch_throughput(articles: Path, model: str, batch_size: int = 64) -> dict:
     """Texts per second for the build's two kinds of text, sentence-transformers against length-sorted ONNX."""
     from knowledge.build import collect_files

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -131,6 +132,7 @@ class PackWriter:
         self.folder = folder
         self.root = root
         self.written: list[Path] = []
+        self.vectors = 0
 
     @property
     def location(self) -> str:
@@ -144,29 +146,27 @@ class PackWriter:
         return {}
 
     def stored(self, model: str, chunking: Mapping[str, object]) -> frozenset[str]:
-        self._chunking = dict(chunking)
         return frozenset()  # every document is "new", so the build hands over all of its vectors
 
     def replace(self, new: Sequence[BuiltDocument], keep: Collection[str], manifest: Mapping[str, object],
                 query_encoder: Path | None = None) -> None:
-        record = manifest.get("query_encoder")
-        if not isinstance(record, dict):
-            from knowledge.errors import PatientQAError
-
-            raise PatientQAError("vector packs need the ONNX encoder (PATIENT_QA_EMBEDDING_BACKEND=auto or onnx); "
-                                 "its export failed or was turned off, so nothing was written")
+        from knowledge.errors import PatientQAError
         from knowledge.onnx_embedder import OnnxRecord
 
-        parsed = OnnxRecord.from_json(record)
-        if parsed is None:
-            from knowledge.errors import PatientQAError
-
+        if not isinstance(manifest.get("query_encoder"), dict):
+            raise PatientQAError("vector packs need the ONNX encoder (PATIENT_QA_EMBEDDING_BACKEND=auto or onnx); "
+                                 "its export failed or was turned off, so nothing was written")
+        record = OnnxRecord.from_json(manifest["query_encoder"])
+        if record is None:
             raise PatientQAError("the build's ONNX record is unreadable; run 'patient-qa index build' first")
-        encoder = encoder_id(parsed.model_sha256, parsed.config)
+        encoder = encoder_id(record.model_sha256, record.config)
+        chunking = cast(Mapping[str, object], manifest["chunking"])  # the build's `chunking_params`
         for built in new:
             path = pack_path(self.folder, Path(built.paths[0]), self.root)
-            write_pack(path, pack_of(built, encoder, self._chunking))
+            pack = pack_of(built, encoder, chunking)
+            write_pack(path, pack)
             self.written.append(path)
+            self.vectors += len(pack.keys)
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,8 @@ def write_packs(root: Path, folder: Path, settings) -> PackReport:
         if path.resolve() not in written:
             path.unlink()
             removed.append(str(path))
-    vectors = sum(len(p.keys) for p in (read_pack(w) for w in writer.written) if p is not None)
     size = sum(w.stat().st_size for w in writer.written) / 1e6
-    return PackReport(str(folder), len(writer.written), tuple(removed), vectors, round(size, 2))
+    return PackReport(str(folder), len(writer.written), tuple(removed), writer.vectors, round(size, 2))
 
 
 def stale_packs(articles: Sequence[Path], root: Path, folder: Path, chunking: Mapping[str, object]) -> list[str]:

@@ -62,8 +62,9 @@ def cmd_index_pack(args: argparse.Namespace) -> int:
         return fail(f"no such articles folder: {root}", 2)
     report = write_packs(root, out, settings)
     if args.json:
-        _print_json({"folder": report.folder, "written": report.written, "removed": list(report.removed),
-                     "vectors": report.vectors, "megabytes": report.megabytes})
+        from dataclasses import asdict
+
+        _print_json(asdict(report))
         return 0
     print(f"Wrote {report.written} vector packs ({report.vectors} vectors, {report.megabytes:.1f} MB) to {report.folder}")
     for path in report.removed:
