@@ -9,6 +9,7 @@ other writers' held-out scores only, so a writer's own messages never set the ba
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -78,8 +79,7 @@ def figures(outcomes: Iterable[Outcome]) -> Figures:
 
 def with_thresholds(model: TriageModel, thresholds: Thresholds) -> TriageModel:
     """The same heads deciding at other thresholds (weights shared, not copied)."""
-    clone = object.__new__(TriageModel)
-    clone.__dict__.update(model.__dict__)
+    clone = copy.copy(model)
     clone.thresholds = thresholds
     return clone
 
