@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eval.triage_train import (
+    CALM_KINDS,
     Design,
     Example,
     _embed_cache,
@@ -30,7 +31,6 @@ from eval.triage_train import (
 )
 from qa.triage_model import Thresholds, TriageModel
 
-CALM_KINDS = ("answer", "followup", "not_emergency", "defer", "out_of_scope", "abstain")
 GENERAL_KINDS = ("answer", "followup", "abstain")
 Embed = Callable[[list[str]], np.ndarray]
 Fit = Callable[[Sequence[Example], Design], dict[str, TriageModel]]
