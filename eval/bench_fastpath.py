@@ -134,7 +134,8 @@ def default_builds(articles: Path, settings) -> dict:
             vector_cache.default_cache_file = default_file  # type: ignore[assignment]
         st = shared_embedder(settings.index.model, settings.retrieval.threads).model
         started = time.perf_counter()
-        record = export_verified(st, Path(resolve_model_path(settings.index.model)), Path(tmp), settings.index.model)
+        record = export_verified(Path(resolve_model_path(settings.index.model)), Path(tmp), settings.index.model,
+                                 load_st_model=lambda: st)
         out["export_and_check_s"] = round(time.perf_counter() - started, 2)
         out["export_max_abs_diff"] = record.max_abs_diff
     return out

@@ -204,9 +204,20 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, writer: Stor
 
     from knowledge.embedding import build_embedders
 
-    embedder, query_encoder = build_embedders(settings.index.model, settings.index.embedding_backend,
-                                              settings.retrieval.threads, embedder, settings.index.batch_tokens,
-                                              settings.index.embedding_cache_mb, settings.index.shipped_vectors)
+    # On a new machine the one-time ONNX export goes on in other processes while this one chunks and looks up
+    # the shipped vectors; the manifest waits for it below, and a failed build stops it.
+    embedder, export = build_embedders(settings.index.model, settings.index.embedding_backend,
+                                       settings.retrieval.threads, embedder, settings.index.batch_tokens,
+                                       settings.index.embedding_cache_mb, settings.index.shipped_vectors, wait=False)
+    try:
+        return _build_with(files, skipped, settings, writer, embedder, export, progress, started)
+    finally:
+        export.close()
+
+
+def _build_with(files: list[Path], skipped: list[SkippedFile], settings: Settings, writer: StoreWriter, embedder,
+                export, progress: bool, started: float) -> BuildReport:
+    """`_build_locked` once the embedder is chosen: chunk, embed what is new, store."""
     chunking = chunking_params(settings)
     stored = writer.stored(settings.index.model, chunking)
     old_files = writer.files()
@@ -258,6 +269,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, writer: Stor
     ]
     chunk_count = sum(len(e.chunks) for e in entries)
     sentences = sum(len(c.sentences) for e in entries for c in e.chunks)
+    query_encoder = export.get()
     report = _report(loaded, file_ids, old_files, skipped, chunk_count, sentences, started, writer.location,
                      len(new_entries))
     manifest = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -218,15 +219,35 @@ class Distributor(Protocol):
 BUILD_WITH_ONNX = True
 
 
+@dataclass(frozen=True)
+class BuildExport:
+    """The verified ONNX export a build stores with its index: `get()` gives (path, OnnxRecord) or None, waiting
+    for a new machine's one-time export; `close()` stops that export when the build fails before storing."""
+
+    get: Callable[[], tuple[Path, Any] | None]
+    close: Callable[[], None] = lambda: None
+
+
+NO_EXPORT = BuildExport(lambda: None)  # sentence-transformers, or a caller's own embedder
+
+
 def build_embedders(model_name: str, backend: str, threads: int, given=None, batch_tokens: int | None = None,
-                    cache_mb: float = 0.0, shipped: bool = False):
-    """The embedder a build uses and the verified ONNX export (path, record) to store in the index, or None.
+                    cache_mb: float = 0.0, shipped: bool = False, wait: bool = True) -> tuple[Any, BuildExport]:
+    """The embedder a build uses, and the verified ONNX export to store with the index (`BuildExport`).
 
     A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
     With `cache_mb` > 0 the ONNX builder keeps its vectors in the user cache (`knowledge.embedding_cache`); with
     `shipped` it first looks texts up in the vectors shipped for the bundled articles (`knowledge.vector_packs`).
+    With `wait=False` a new machine's one-time export goes on in other processes while the build chunks and looks
+    up vectors (`AwaitedExport`); the export's `get()` then waits for it.
     """
-    from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError, cached_export
+    from knowledge.onnx_embedder import (
+        DEFAULT_BATCH_TOKENS,
+        ONNX_FILE,
+        CachedExport,
+        OnnxEmbedder,
+        OnnxUnavailableError,
+    )
 
     if isinstance(given, Distributor):  # the same embedder and export as a plain build, encoding elsewhere
         local, export = build_embedders(model_name, backend, threads, given.local, batch_tokens)
@@ -237,27 +258,83 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
             given = default  # sentence-transformers asked for, or a stand-in a test put there
     st = given if isinstance(given, Embedder) else None
     if (given is not None and st is None) or backend == "torch":
-        return (given or shared_embedder(model_name, threads)), None
-    try:
-        path, record = cached_export(Path(resolve_model_path(model_name)), model_name,
-                                     lambda: (st or shared_embedder(model_name, threads)).model)
-    except OnnxUnavailableError as err:
+        return (given or shared_embedder(model_name, threads)), NO_EXPORT
+
+    def without_export(err: Exception):
+        """What builds when the model cannot be exported: an error if ONNX was asked for, else sentence-transformers."""
         if backend == "onnx":
             raise OnnxUnavailableError(f"cannot export model '{model_name}' to ONNX: {err}; "
                                        "set PATIENT_QA_EMBEDDING_BACKEND=auto to use sentence-transformers") from None
         notice(f"model '{model_name}' cannot be exported to ONNX ({err}); sentence-transformers embeds it instead")
-        return (given or shared_embedder(model_name, threads)), None
+        return given or shared_embedder(model_name, threads)
+
+    model_dir = Path(resolve_model_path(model_name))
+    try:
+        # A sentence-transformers model already here checks the export in this process; else a second process does.
+        pending = CachedExport(model_dir, model_name, (lambda: st.model) if st is not None else None)
+        if wait or given is not None or not BUILD_WITH_ONNX:
+            pending.result()
+    except OnnxUnavailableError as err:
+        return without_export(err), NO_EXPORT
     if given is not None or not BUILD_WITH_ONNX:
-        return (given or shared_embedder(model_name, threads)), (path, record)
-    builder = OnnxEmbedder(path, Path(resolve_model_path(model_name)), record.config, model_name,
-                           threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
+        return (given or shared_embedder(model_name, threads)), BuildExport(pending.result)
+    builder: Any = OnnxEmbedder(pending.folder / ONNX_FILE, model_dir, pending.config, model_name,
+                                threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
+    export = BuildExport(pending.result)
+    if not pending.ready:
+        builder = AwaitedExport(pending, builder, without_export)
+        export = BuildExport(builder.export, builder.close)
     if cache_mb > 0 or shipped:
         from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
         from knowledge.vector_packs import PACKS_DIR, encoder_id, load_shipped
 
-        encoder = encoder_id(record.model_sha256, record.config)
-        dimension = record.config.dimension
+        encoder = encoder_id(pending.model_sha256, pending.config)
+        dimension = pending.config.dimension
         cache = EmbeddingCache(default_cache_file(), encoder, dimension, cache_mb) if cache_mb > 0 else None
-        return CachedEmbedder(builder, cache, load_shipped(PACKS_DIR, encoder, dimension) if shipped else None), \
-            (path, record)
-    return builder, (path, record)
+        builder = CachedEmbedder(builder, cache, load_shipped(PACKS_DIR, encoder, dimension) if shipped else None)
+    return builder, export
+
+
+class AwaitedExport:
+    """The build's ONNX embedder while a new machine's one-time export is still being made in other processes.
+
+    It counts tokens at once (the tokenizer needs no export) and waits for the checked export only when it must
+    embed a text, which a build of the bundled articles never does (their vectors are shipped). A failed check
+    falls back as at the start of a build: sentence-transformers with one notice, or the error if ONNX was asked for.
+    """
+
+    def __init__(self, pending: Any, builder: Any, fallback: Callable[[Exception], Any]) -> None:
+        self.pending = pending
+        self._builder = builder
+        self._fallback = fallback
+        self._chosen: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._builder, name)  # count_tokens, max_tokens, dimension, threads, backend, model_name
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """The ONNX vectors once the export is checked, or the fallback's."""
+        if not len(texts):
+            return np.zeros((0, self._builder.dimension), dtype=np.float32)
+        return self.resolved().encode(texts, batch_size=batch_size)
+
+    def resolved(self) -> Any:
+        """The embedder to use, waiting for the export's check the first time."""
+        from knowledge.onnx_embedder import OnnxUnavailableError
+
+        if self._chosen is None:
+            try:
+                self.pending.result()
+                self._chosen = self._builder
+            except OnnxUnavailableError as err:
+                self._chosen = self._fallback(err)
+        return self._chosen
+
+    def export(self) -> tuple[Path, Any] | None:
+        """The checked export to store in the index, or None when the build fell back to sentence-transformers."""
+        return self.pending.result() if self.resolved() is self._builder else None
+
+    def close(self) -> None:
+        """Stop an export the build no longer needs (it failed before storing anything)."""
+        if self._chosen is None:
+            self.pending.close()

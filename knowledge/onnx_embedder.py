@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -186,13 +187,12 @@ class OnnxEmbedder:
         self._load()
         return self
 
-    def _load(self) -> None:
-        """Open the session and tokenizers once (0.2 s), on first use."""
+    def _load_tokenizers(self) -> None:
+        """Read the tokenizers once: counting tokens (chunking) needs them, not the export, which may still be made."""
         with self._load_lock:
-            if self._session is not None:
+            if self._tokenizer is not None:
                 return
             try:
-                import onnxruntime as ort
                 from tokenizers import Tokenizer
             except ImportError as err:
                 raise OnnxUnavailableError(f"{err.name} is not installed") from None
@@ -209,6 +209,18 @@ class OnnxEmbedder:
             self._pad_id = 0 if pad_id is None else pad_id
             counter.no_truncation()
             counter.no_padding()
+            self._tokenizer, self._counter = tokenizer, counter
+
+    def _load(self) -> None:
+        """Open the session (and the tokenizers) once (0.2 s), on first use."""
+        self._load_tokenizers()
+        with self._load_lock:
+            if self._session is not None:
+                return
+            try:
+                import onnxruntime as ort
+            except ImportError as err:
+                raise OnnxUnavailableError(f"{err.name} is not installed") from None
             options = ort.SessionOptions()
             options.intra_op_num_threads = max(1, self.threads)
             options.inter_op_num_threads = 1
@@ -222,7 +234,7 @@ class OnnxEmbedder:
             self._inputs = {i.name for i in session.get_inputs()}
             if "input_ids" not in self._inputs or "token_embeddings" not in {o.name for o in session.get_outputs()}:
                 raise OnnxUnavailableError(f"{self._onnx_path.name} is not a token-vector export of this model")
-            self._tokenizer, self._counter, self._session = tokenizer, counter, session
+            self._session = session
 
     @property
     def dimension(self) -> int:
@@ -241,7 +253,7 @@ class OnnxEmbedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Model word pieces per text, special tokens included, untruncated (as `Embedder.count_tokens`)."""
-        self._load()
+        self._load_tokenizers()
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
 
     def _run(self, encodings: list) -> np.ndarray:
@@ -294,11 +306,12 @@ class OnnxEmbedder:
 # ---------------------------------------------------------------- export (build time; imports torch)
 
 
-def export_onnx(st_model, dest: Path) -> None:
-    """Write the transformer of a loaded SentenceTransformer to `dest` as ONNX (token vectors out, pooling stays in numpy)."""
+def export_onnx(transformer: Any, dest: Path) -> None:
+    """Write a transformers model (a SentenceTransformer's `auto_model`) to `dest` as ONNX (token vectors out,
+    pooling stays in numpy)."""
     import torch
 
-    transformer = st_model[0].auto_model.eval()
+    transformer = transformer.eval()
     names = ["input_ids", "attention_mask", "token_type_ids"]
 
     class TokenVectors(torch.nn.Module):
@@ -332,30 +345,56 @@ def export_onnx(st_model, dest: Path) -> None:
     onnx.save_model(graph, str(dest))
 
 
-def export_verified(st_model, model_dir: Path, dest_dir: Path, model_name: str,
-                    probe: tuple[str, ...] = PROBE_TEXTS) -> OnnxRecord:
-    """Export, then compare with `SentenceTransformer.encode` on the probe texts; an `OnnxUnavailableError` if they differ."""
+def export_verified(model_dir: Path, dest_dir: Path, model_name: str, probe: tuple[str, ...] = PROBE_TEXTS,
+                    load_st_model: Callable[[], Any] | None = None) -> OnnxRecord:
+    """Export, then compare with `SentenceTransformer.encode` on the probe texts; an `OnnxUnavailableError` if they differ.
+
+    `load_st_model` gives a model already loaded in this process; else the model is loaded here from `model_dir`.
+    """
+    model_dir, dest = Path(model_dir), Path(dest_dir) / ONNX_FILE
     config = read_sentence_config(model_dir)
-    dest = Path(dest_dir) / ONNX_FILE
+    st_model = load_st_model() if load_st_model is not None else _load_st_model(model_dir)
     try:
-        export_onnx(st_model, dest)
+        export_onnx(st_model[0].auto_model, dest)
     except Exception as err:  # noqa: BLE001 - the exporter fails in many ways on unusual architectures
         _remove_export(dest)
         raise OnnxUnavailableError(f"torch.onnx.export failed ({type(err).__name__}: {str(err)[:80]})") from None
-    expected = st_model.encode(list(probe), normalize_embeddings=config.normalize, convert_to_numpy=True,
-                               show_progress_bar=False, batch_size=len(probe))
+    return check_export(dest, model_dir, config, model_name, probe, lambda: st_model.encode(
+        list(probe), normalize_embeddings=config.normalize, convert_to_numpy=True, show_progress_bar=False,
+        batch_size=len(probe)))
+
+
+def _load_st_model(model_dir: Path) -> Any:
+    """The model as sentence-transformers loads it (the reference the export is checked against)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(model_dir), device="cpu")
+    except Exception as err:  # noqa: BLE001 - a missing package or a model it cannot read: no export, same fallback
+        raise OnnxUnavailableError(f"sentence-transformers cannot load {model_dir.name} "
+                                   f"({type(err).__name__}: {str(err)[:80]})") from None
+
+
+def check_export(dest: Path, model_dir: Path, config: SentenceConfig, model_name: str, probe: tuple[str, ...],
+                 reference: Callable[[], np.ndarray]) -> OnnxRecord:
+    """The record of an export whose vectors match `reference()` (sentence-transformers) within MAX_ABS_DIFF; else
+    the export's files are removed and an `OnnxUnavailableError` says by how much they differ."""
     try:
         # Single texts (the query path) and one mixed batch (the build path) must both match.
         embedder = OnnxEmbedder(dest, model_dir, config, model_name, threads=1)
         got_single = np.vstack([embedder.encode([text]) for text in probe])
         got_batch = embedder.encode(list(probe), batch_size=4)
+        expected = np.asarray(reference(), dtype=np.float32)
+        if expected.shape != got_single.shape:
+            raise OnnxUnavailableError(f"the ONNX export gives vectors of shape {got_single.shape[1:]}, "
+                                       f"sentence-transformers {expected.shape[1:]}")
+        diff = float(max(np.abs(got_single - expected).max(), np.abs(got_batch - expected).max()))
+        if not diff <= MAX_ABS_DIFF:
+            raise OnnxUnavailableError(f"the ONNX export differs from sentence-transformers by {diff:.1e} "
+                                       f"(> {MAX_ABS_DIFF:g})")
     except OnnxUnavailableError:
         _remove_export(dest)
         raise
-    diff = float(max(np.abs(got_single - expected).max(), np.abs(got_batch - expected).max()))
-    if not diff <= MAX_ABS_DIFF:
-        _remove_export(dest)
-        raise OnnxUnavailableError(f"the ONNX export differs from sentence-transformers by {diff:.1e} (> {MAX_ABS_DIFF:g})")
     return OnnxRecord(file=ONNX_FILE, sha256=file_sha256(dest), model_sha256=model_sha256(model_dir),
                       max_abs_diff=diff, config=config,
                       weights_sha256=file_sha256(dest.with_name(dest.name + WEIGHTS_SUFFIX)))
@@ -399,38 +438,95 @@ def export_folder(root: Path, model_key: str) -> Path:
     return root / f"{model_key[:32]}-split"
 
 
-def cached_export(model_dir: Path, model_name: str, load_st_model, root: Path | None = None) -> tuple[Path, OnnxRecord]:
-    """The verified export of this model from the cache, exporting (and checking) it first if there is none."""
-    import shutil
-    import tempfile
+class CachedExport:
+    """A model's verified export in the user cache: found there, or being made and checked while the caller goes on.
 
-    model_dir = Path(model_dir)
-    read_sentence_config(model_dir)  # an unsupported model fails here, before anything is loaded
-    key = model_sha256(model_dir)
-    root = root or cache_root()
-    folder = export_folder(root, key)
-    found = _read_cached(folder, key)
-    if found is not None:
-        return found
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
-    except OSError as err:
-        raise OnnxUnavailableError(f"cannot write the ONNX cache at {root} ({err.strerror or err})") from None
-    try:
-        record = export_verified(load_st_model(), model_dir, tmp, model_name)
-        (tmp / "record.json").write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)  # a damaged earlier export
+    `result()` waits for it. Without `load_st_model` a missing export is made in another process from the moment
+    this is created (`knowledge.export_worker`), so a build chunks and looks up its vectors meanwhile; `close()`
+    stops that process if the result is never asked for.
+    """
+
+    def __init__(self, model_dir: Path, model_name: str, load_st_model: Callable[[], Any] | None = None,
+                 root: Path | None = None) -> None:
+        import tempfile
+
+        self.model_dir = Path(model_dir)
+        self.model_name = model_name
+        self.config = read_sentence_config(self.model_dir)  # an unsupported model fails here, before anything loads
+        self.model_sha256 = model_sha256(self.model_dir)
+        self._root = root or cache_root()
+        self.folder = export_folder(self._root, self.model_sha256)
+        self._load_st_model = load_st_model
+        self._found = _read_cached(self.folder, self.model_sha256)
+        self._error: OnnxUnavailableError | None = None
+        self._tmp: Path | None = None
+        self._worker: Any = None
+        if self._found is not None:
+            return
         try:
-            tmp.rename(folder)
-        except OSError:
-            pass  # another build placed the same export meanwhile
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    found = _read_cached(folder, key)
-    if found is None:
-        raise OnnxUnavailableError(f"the ONNX export in {folder} could not be read back")
-    return found
+            self._root.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=self._root))
+        except OSError as err:
+            raise OnnxUnavailableError(f"cannot write the ONNX cache at {self._root} ({err.strerror or err})") from None
+        if load_st_model is None:
+            from knowledge.export_worker import ExportWorker
+
+            self._worker = ExportWorker(self.model_dir, self._tmp, model_name)
+
+    @property
+    def ready(self) -> bool:
+        """Whether `result()` returns at once: the export was found in the cache (or already made here)."""
+        return self._found is not None
+
+    def result(self) -> tuple[Path, OnnxRecord]:
+        """The export's path and record, once made and checked; an `OnnxUnavailableError` (each time) if it failed."""
+        if self._found is not None:
+            return self._found
+        if self._error is not None:
+            raise self._error
+        import shutil
+
+        tmp = self._tmp
+        assert tmp is not None
+        try:
+            if self._worker is not None:
+                record = self._worker.result()
+            else:
+                record = export_verified(self.model_dir, tmp, self.model_name, load_st_model=self._load_st_model)
+            (tmp / "record.json").write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+            shutil.rmtree(self.folder, ignore_errors=True)  # a damaged earlier export
+            try:
+                tmp.rename(self.folder)
+            except OSError:
+                pass  # another build placed the same export meanwhile
+            self._found = _read_cached(self.folder, self.model_sha256)
+            if self._found is None:
+                raise OnnxUnavailableError(f"the ONNX export in {self.folder} could not be read back")
+            return self._found
+        except OnnxUnavailableError as err:
+            self._error = err
+            raise
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop an export still being made and remove its scratch folder; a made one stays in the cache."""
+        import shutil
+
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+            if self._found is None and self._error is None:
+                self._error = OnnxUnavailableError("the ONNX export was stopped before it was checked")
+
+
+def cached_export(model_dir: Path, model_name: str, load_st_model: Callable[[], Any] | None = None,
+                  root: Path | None = None) -> tuple[Path, OnnxRecord]:
+    """The verified export of this model from the cache, exporting (and checking) it first if there is none."""
+    return CachedExport(model_dir, model_name, load_st_model, root).result()
 
 
 def _read_cached(folder: Path, key: str) -> tuple[Path, OnnxRecord] | None:

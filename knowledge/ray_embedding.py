@@ -152,13 +152,13 @@ def embedder_factory(local: Encoder, threads: int) -> Callable[[], Encoder]:
 def node_onnx_embedder(onnx_path: str, config: Any, model_name: str, threads: int) -> Encoder:
     """The driver's ONNX export where this node can read it (this machine, a shared disk), else the node's own
     verified export of the same model, made once per node like `index build` does (it needs torch there)."""
-    from knowledge.embedding import resolve_model_path, shared_embedder
+    from knowledge.embedding import resolve_model_path
     from knowledge.onnx_embedder import OnnxEmbedder, cached_export
 
     model_dir = Path(resolve_model_path(model_name))
     path = Path(onnx_path)
     if not path.is_file():
-        path, record = cached_export(model_dir, model_name, lambda: shared_embedder(model_name, threads).model)
+        path, record = cached_export(model_dir, model_name)
         config = record.config
     return OnnxEmbedder(path, model_dir, config, model_name, threads=threads)
 

@@ -153,9 +153,9 @@ def test_a_model_that_cannot_be_exported_builds_with_sentence_transformers(monke
     def refuse(*args, **kwargs):
         raise OnnxUnavailableError("torch.onnx.export failed (UnsupportedOperator: x)")
 
-    monkeypatch.setattr("knowledge.onnx_embedder.cached_export", refuse)
+    monkeypatch.setattr("knowledge.onnx_embedder.CachedExport", refuse)
     embedder, encoder = build_embedders("some-unexportable-model", "auto", 1)
-    assert isinstance(embedder, Embedder) and encoder is None
+    assert isinstance(embedder, Embedder) and encoder.get() is None
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot be exported to ONNX" in err
     with pytest.raises(OnnxUnavailableError, match="PATIENT_QA_EMBEDDING_BACKEND=auto"):

@@ -119,7 +119,7 @@ def test_a_node_without_the_drivers_export_uses_its_own(tmp_path):
 
     settings = Settings()
     local, export = build_embedders(settings.index.model, "auto", 1)
-    assert export is not None
+    assert export.get() is not None
     factory = embedder_factory(local, threads=1)
     away = replace_path(factory, tmp_path / "elsewhere" / "query_encoder.onnx")
     texts = ["What is CAR-T?", "Most people have a fever first, often in the first few days after the infusion."]
