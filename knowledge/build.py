@@ -204,7 +204,7 @@ def _build_locked(paths: Iterable[Path] | None, settings: Settings, writer: Stor
 
     from knowledge.embedding import build_embedders
 
-    # On a new machine the one-time ONNX export goes on in other processes while this one chunks and looks up
+    # On a new machine the one-time ONNX export goes on in a worker process while this one chunks and looks up
     # the shipped vectors; the manifest waits for it below, and a failed build stops it.
     embedder, export = build_embedders(settings.index.model, settings.index.embedding_backend,
                                        settings.retrieval.threads, embedder, settings.index.batch_tokens,

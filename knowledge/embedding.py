@@ -238,7 +238,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
     A caller's own embedder is kept (tests pass small fakes, which have no export); "torch" skips the export.
     With `cache_mb` > 0 the ONNX builder keeps its vectors in the user cache (`knowledge.embedding_cache`); with
     `shipped` it first looks texts up in the vectors shipped for the bundled articles (`knowledge.vector_packs`).
-    With `wait=False` a new machine's one-time export goes on in other processes while the build chunks and looks
+    With `wait=False` a new machine's one-time export goes on in a worker process while the build chunks and looks
     up vectors (`AwaitedExport`); the export's `get()` then waits for it.
     """
     from knowledge.onnx_embedder import (
@@ -296,7 +296,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
 
 
 class AwaitedExport:
-    """The build's ONNX embedder while a new machine's one-time export is still being made in other processes.
+    """The build's ONNX embedder while a new machine's one-time export is still being made in a worker process.
 
     It counts tokens at once (the tokenizer needs no export) and waits for the checked export only when it must
     embed a text, which a build of the bundled articles never does (their vectors are shipped). A failed check

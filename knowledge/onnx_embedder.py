@@ -465,6 +465,7 @@ class CachedExport:
             return
         try:
             self._root.mkdir(parents=True, exist_ok=True)
+            _remove_abandoned(self._root)
             self._tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=self._root))
         except OSError as err:
             raise OnnxUnavailableError(f"cannot write the ONNX cache at {self._root} ({err.strerror or err})") from None
@@ -521,6 +522,22 @@ class CachedExport:
             self._tmp = None
             if self._found is None and self._error is None:
                 self._error = OnnxUnavailableError("the ONNX export was stopped before it was checked")
+
+
+ABANDONED_AFTER_S = 3600.0  # a scratch folder this old belongs to a build that was killed, not to one running
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Scratch folders of builds killed mid-export (about 90 MB each), so they do not pile up in the cache."""
+    import shutil
+    import time
+
+    for folder in root.glob(".export-*"):
+        try:
+            if time.time() - folder.stat().st_mtime > ABANDONED_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def cached_export(model_dir: Path, model_name: str, load_st_model: Callable[[], Any] | None = None,

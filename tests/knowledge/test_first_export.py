@@ -43,6 +43,8 @@ class _Pending:
     def close(self) -> None:
         self.closed = True
 
+    stop = close  # as an `ExportWorker`
+
 
 def test_token_counts_do_not_wait_for_the_export_and_vectors_wait_once():
     pending = _Pending()
@@ -113,6 +115,25 @@ def test_a_failed_build_stops_the_export_and_leaves_no_scratch_folder(tmp_path, 
         build_index([tmp_path / "empty"], Settings().updated(index_dir=tmp_path / "index"), progress=False)
     assert len(workers) == 1 and workers[0]._proc.poll() is not None  # the worker was stopped, not left running
     assert list((tmp_path / "cache" / "patient-qa" / "onnx").iterdir()) == []
+
+
+def test_scratch_folders_of_killed_builds_are_removed_but_a_running_ones_is_kept(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from knowledge import onnx_embedder
+
+    root = tmp_path / "onnx"
+    old, recent = root / ".export-killed", root / ".export-running"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / ONNX_FILE).write_bytes(b"x" * 1000)
+    hours_ago = time.time() - 2 * onnx_embedder.ABANDONED_AFTER_S
+    os.utime(old, (hours_ago, hours_ago))
+    monkeypatch.setattr("knowledge.export_worker.ExportWorker", lambda *args: _Pending())
+    pending = CachedExport(Path(resolve_model_path(DEFAULT_MODEL)), DEFAULT_MODEL, root=root)
+    pending.close()
+    assert not old.exists() and recent.exists()
 
 
 @pytest.mark.slow
