@@ -8,13 +8,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from knowledge.errors import PatientQAError
 from knowledge.query_cache import RecentQueries
 from knowledge.settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from knowledge.onnx_embedder import CachedExport
 
 
 class ModelLoadError(PatientQAError):
@@ -57,6 +60,11 @@ class Embedder:
         self.threads = threads
         self._model: Any = None  # a SentenceTransformer once loaded
         self._recent = RecentQueries()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory already (its import paid), so using it costs nothing more."""
+        return self._model is not None
 
     @property
     def model(self):
@@ -241,13 +249,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
     With `wait=False` a new machine's one-time export goes on in a worker process while the build chunks and looks
     up vectors (`AwaitedExport`); the export's `get()` then waits for it.
     """
-    from knowledge.onnx_embedder import (
-        DEFAULT_BATCH_TOKENS,
-        ONNX_FILE,
-        CachedExport,
-        OnnxEmbedder,
-        OnnxUnavailableError,
-    )
+    from knowledge.onnx_embedder import CachedExport, OnnxUnavailableError
 
     if isinstance(given, Distributor):  # the same embedder and export as a plain build, encoding elsewhere
         local, export = build_embedders(model_name, backend, threads, given.local, batch_tokens)
@@ -260,7 +262,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
     if (given is not None and st is None) or backend == "torch":
         return (given or shared_embedder(model_name, threads)), NO_EXPORT
 
-    def without_export(err: Exception):
+    def without_export(err: Exception) -> Any:
         """What builds when the model cannot be exported: an error if ONNX was asked for, else sentence-transformers."""
         if backend == "onnx":
             raise OnnxUnavailableError(f"cannot export model '{model_name}' to ONNX: {err}; "
@@ -269,16 +271,33 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
         return given or shared_embedder(model_name, threads)
 
     model_dir = Path(resolve_model_path(model_name))
+    # A sentence-transformers model already in memory checks the export here; else a worker process makes it.
+    loaded = st or shared_embedder(model_name, threads)
     try:
-        # A sentence-transformers model already here checks the export in this process; else a second process does.
-        pending = CachedExport(model_dir, model_name, (lambda: st.model) if st is not None else None)
-        if wait or given is not None or not BUILD_WITH_ONNX:
-            pending.result()
+        pending = CachedExport(model_dir, model_name, (lambda: loaded.model) if loaded.loaded else None)
     except OnnxUnavailableError as err:
         return without_export(err), NO_EXPORT
+    try:
+        return _with_export(pending, model_name, model_dir, batch_tokens, cache_mb, shipped,
+                            wait or given is not None or not BUILD_WITH_ONNX, given, without_export)
+    except BaseException:
+        pending.close()  # a worker still exporting is stopped, its scratch folder removed
+        raise
+
+
+def _with_export(pending: Any, model_name: str, model_dir: Path, batch_tokens: int | None, cache_mb: float,
+                 shipped: bool, wait: bool, given: Any, without_export: Callable[[Exception], Any]) -> tuple[Any, BuildExport]:
+    """`build_embedders` once the export is found or being made: the ONNX builder, waiting for it or not."""
+    from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError
+
+    if wait:
+        try:
+            pending.result()
+        except OnnxUnavailableError as err:
+            return without_export(err), NO_EXPORT
     if given is not None or not BUILD_WITH_ONNX:
-        return (given or shared_embedder(model_name, threads)), BuildExport(pending.result)
-    builder: Any = OnnxEmbedder(pending.folder / ONNX_FILE, model_dir, pending.config, model_name,
+        return (given or shared_embedder(model_name, 1)), BuildExport(pending.result)
+    builder: Any = OnnxEmbedder(pending.onnx_path, model_dir, pending.config, model_name,
                                 threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
     export = BuildExport(pending.result)
     if not pending.ready:
@@ -288,6 +307,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
         from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
         from knowledge.vector_packs import PACKS_DIR, encoder_id, load_shipped
 
+        # Both are keyed by the model, not the backend: a build that falls back mid-way still uses them.
         encoder = encoder_id(pending.model_sha256, pending.config)
         dimension = pending.config.dimension
         cache = EmbeddingCache(default_cache_file(), encoder, dimension, cache_mb) if cache_mb > 0 else None
@@ -303,14 +323,23 @@ class AwaitedExport:
     falls back as at the start of a build: sentence-transformers with one notice, or the error if ONNX was asked for.
     """
 
-    def __init__(self, pending: Any, builder: Any, fallback: Callable[[Exception], Any]) -> None:
+    def __init__(self, pending: CachedExport, builder: Any, fallback: Callable[[Exception], Any]) -> None:
         self.pending = pending
         self._builder = builder
         self._fallback = fallback
         self._chosen: Any = None
 
+    # What a build asks before any vector: the tokenizer and the model's shape, which need no export.
+    PASSED = frozenset({"count_tokens", "max_tokens", "dimension", "threads", "backend", "model_name"})
+
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._builder, name)  # count_tokens, max_tokens, dimension, threads, backend, model_name
+        if name not in AwaitedExport.PASSED:
+            raise AttributeError(name)
+        return getattr(self._chosen or self._builder, name)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text's vector, after the export's check like every vector."""
+        return self.resolved().encode_query(text)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """The ONNX vectors once the export is checked, or the fallback's."""

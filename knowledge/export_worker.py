@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from knowledge.onnx_embedder import OnnxRecord, OnnxUnavailableError
+from knowledge.onnx_embedder import RECORD_FILE, OnnxRecord, OnnxUnavailableError
 
-RECORD_FILE = "record.json"
+ERROR_TAG = "export-error: "  # the worker's own reason, told apart from whatever torch printed before it
 WORKER_TIMEOUT_S = 900.0  # a loaded machine can take minutes to import torch; never wait forever
 
 
@@ -30,9 +30,10 @@ class ExportWorker:
         repo = str(Path(__file__).resolve().parents[1])
         env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **os.environ, "TOKENIZERS_PARALLELISM": "false",
                "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)}
-        self._proc = subprocess.Popen([sys.executable, "-m", "knowledge.export_worker", str(model_dir), str(dest_dir),
-                                       model_name], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=self._log, env=env)
+        # Run from the project's folder with absolute paths, so no `knowledge` package in the user's folder is run.
+        self._proc = subprocess.Popen([sys.executable, "-m", "knowledge.export_worker", str(Path(model_dir).resolve()),
+                                       str(self._dest.resolve()), model_name], cwd=repo, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=self._log, env=env)
 
     def result(self, timeout_s: float = WORKER_TIMEOUT_S) -> OnnxRecord:
         """The checked export's record, or an `OnnxUnavailableError` with the worker's last words."""
@@ -42,10 +43,13 @@ class ExportWorker:
             self.stop()
             raise OnnxUnavailableError(f"the ONNX export took over {timeout_s:.0f} s") from None
         try:
+            if code < 0:
+                raise OnnxUnavailableError(f"the ONNX export's worker process was killed (signal {-code})")
             if code != 0:
                 self._log.seek(0)
-                lines = [line.strip() for line in self._log.read().decode(errors="replace").splitlines() if line.strip()]
-                raise OnnxUnavailableError(lines[-1][:200] if lines else f"the ONNX export stopped (exit {code})")
+                said = [line[len(ERROR_TAG):].strip() for line in self._log.read().decode(errors="replace").splitlines()
+                        if line.startswith(ERROR_TAG)]
+                raise OnnxUnavailableError(said[-1][:200] if said else f"the ONNX export's worker stopped (exit {code})")
             try:
                 record = OnnxRecord.from_json(json.loads((self._dest / RECORD_FILE).read_text(encoding="utf-8")))
             except (OSError, ValueError):
@@ -75,7 +79,7 @@ def main(argv: list[str]) -> int:
     try:
         record = export_verified(model_dir, dest, argv[2])
     except OnnxUnavailableError as err:
-        print(err, file=sys.stderr)
+        print(ERROR_TAG + str(err), file=sys.stderr)
         return 1
     tmp = dest / (RECORD_FILE + ".part")
     tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")

@@ -25,7 +25,7 @@ class _Pending:
     """Stands in for `CachedExport`: counts how often the build waited for it, and succeeds or fails."""
 
     ready = False
-    folder = Path("nowhere")
+    onnx_path = Path("nowhere") / "query_encoder.onnx"
     model_sha256 = "0" * 64
 
     def __init__(self, error: Exception | None = None) -> None:
@@ -64,17 +64,27 @@ def test_token_counts_do_not_wait_for_the_export_and_vectors_wait_once():
 def test_a_failed_check_falls_back_once_and_stores_no_export():
     pending = _Pending(OnnxUnavailableError("the ONNX export differs from sentence-transformers by 3.0e-02"))
     fallbacks: list[str] = []
-    other = FakeEmbedder()
+
+    class _Unchecked(FakeEmbedder):
+        def encode(self, texts, batch_size=64):
+            pytest.fail("a vector came from the export that failed its check")
+
+    class _Other(FakeEmbedder):
+        backend = "torch"
+
+        def encode(self, texts, batch_size=64):
+            return np.full((len(texts), self.dimension), 0.5, dtype=np.float32)
 
     def fallback(err: Exception):
         fallbacks.append(str(err))
-        return other
+        return _Other()
 
-    awaited = AwaitedExport(pending, FakeEmbedder(), fallback)
-    awaited.encode(["one"])
+    awaited = AwaitedExport(pending, _Unchecked(), fallback)
+    assert awaited.encode(["one"]).tolist() == [[0.5] * FakeEmbedder.dimension]
     awaited.encode(["two"])
     assert fallbacks == ["the ONNX export differs from sentence-transformers by 3.0e-02"]
     assert awaited.export() is None
+    assert awaited.backend == "torch"  # after the fallback the build asks the fallback, not the failed export
 
 
 def test_an_unused_export_is_stopped_when_the_build_ends_early():
@@ -142,11 +152,34 @@ def test_the_worker_says_why_a_model_cannot_be_exported(tmp_path):
     shutil.copytree(resolve_model_path(DEFAULT_MODEL), model,
                     ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.onnx", "*.data"))
     pending = CachedExport(model, "weightless", root=tmp_path / "cache")
-    with pytest.raises(OnnxUnavailableError, match="sentence-transformers cannot load model"):
+    with pytest.raises(OnnxUnavailableError, match="sentence-transformers cannot load the model in"):
         pending.result()
-    with pytest.raises(OnnxUnavailableError, match="sentence-transformers cannot load model"):
+    assert pending._worker is None  # stopped and gone
+    with pytest.raises(OnnxUnavailableError, match="sentence-transformers cannot load the model in"):
         pending.result()  # the same answer again, without a second process
+    assert pending._worker is None
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_export_that_differs_from_sentence_transformers_is_refused_and_removed(tmp_path):
+    from knowledge.onnx_embedder import PROBE_TEXTS, WEIGHTS_SUFFIX, cached_export, check_export
+
+    model = Path(resolve_model_path(DEFAULT_MODEL))
+    path, record = cached_export(model, DEFAULT_MODEL)
+    dest = tmp_path / ONNX_FILE
+    for name in (ONNX_FILE, ONNX_FILE + WEIGHTS_SUFFIX):
+        shutil.copyfile(path.with_name(name), tmp_path / name)
+    reference = Embedder(DEFAULT_MODEL).encode(list(PROBE_TEXTS))
+    assert check_export(dest, model, record.config, DEFAULT_MODEL, PROBE_TEXTS, lambda: reference).max_abs_diff <= 1e-5
+    with pytest.raises(OnnxUnavailableError, match="differs from sentence-transformers by 1.0e-03"):
+        check_export(dest, model, record.config, DEFAULT_MODEL, PROBE_TEXTS, lambda: reference + 1e-3)
+    assert not dest.exists() and not (tmp_path / (ONNX_FILE + WEIGHTS_SUFFIX)).exists()
+    for name in (ONNX_FILE, ONNX_FILE + WEIGHTS_SUFFIX):
+        shutil.copyfile(path.with_name(name), tmp_path / name)
+    with pytest.raises(OnnxUnavailableError, match="vectors of shape"):
+        check_export(dest, model, record.config, DEFAULT_MODEL, PROBE_TEXTS, lambda: reference[:, :100])
+    assert not dest.exists()
 
 
 @pytest.mark.slow
