@@ -112,6 +112,8 @@ def test_a_failed_build_stops_the_export_and_leaves_no_scratch_folder(tmp_path, 
     from knowledge.build import NothingIndexedError, build_index
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # A process whose model is not loaded yet, as a new user's (another test may have loaded the shared one).
+    monkeypatch.setattr("knowledge.embedding.shared_embedder", lambda name, threads=1: Embedder(name, threads))
     workers: list = []
     real = export_worker.ExportWorker
 
