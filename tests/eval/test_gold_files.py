@@ -90,3 +90,19 @@ def test_uncovered_topic_sets_are_split_by_writer():
     assert all(i.kind == "abstain" and i.topic_terms for i in dev)
     assert all(i.kind == "abstain" and i.topic_terms for i in sealed)
     assert {i.writer for i in dev}.isdisjoint({i.writer for i in sealed})
+
+
+def test_the_sealed_answer_questions_come_from_two_blind_writers_and_name_their_facts():
+    """`answers-sealed.jsonl` (writers a1, a2, who saw only the articles): measured once after a change, never tuned on.
+    Each fact must be in its gold article, or the split would score a miss the articles cannot fix."""
+    import re
+    from pathlib import Path
+
+    from knowledge.settings import Settings
+
+    sealed = load_gold(Path(DEFAULT_GOLD).with_name("answers-sealed.jsonl")).items
+    assert len(sealed) >= 60 and {i.writer for i in sealed} == {"a1", "a2"}
+    assert all(i.kind == "answer" and i.facts for i in sealed)
+    for item in sealed:
+        text = (Settings().articles / f"{item.gold_article}.md").read_text(encoding="utf-8")
+        assert all(re.search(fact, text, re.I) for fact in item.facts), item.id
