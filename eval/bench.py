@@ -21,7 +21,7 @@ import numpy as np
 from eval.bench_processes import cold_ask, cold_chat, memory_probe, say
 from eval.bench_render import render_bench, write_bench
 from eval.bench_scale import SCALE_SIZES, recommend_switch, vector_scale
-from eval.metrics import latency_summary
+from eval.metrics import latency_summary, timed_in_turn
 from eval.workspace import MEDQUAD_DEV
 
 # ---------------------------------------------------------------- warm ask vs embedding floor
@@ -31,15 +31,11 @@ def warm_ask(assistant, questions: Sequence[tuple[str, tuple[str, ...]]]) -> dic
     """p50/p95 of Assistant.ask and of embedding the question alone, over the same questions, in one warm process."""
     assistant.warm_up()
     assistant.embedder.encode_query("warm up")
-    ask_ms, embed_ms = [], []
-    for question, history in questions:
-        started = time.perf_counter()
-        assistant.embedder.encode([question])  # uncached: the floor is a real model call
-        embed_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        assistant.ask(question, history=list(history))
-        ask_ms.append((time.perf_counter() - started) * 1000)
-    ask, embed = latency_summary(ask_ms), latency_summary(embed_ms)
+    times = timed_in_turn(questions, {
+        "embed": lambda item: assistant.embedder.encode([item[0]]),  # uncached: the floor is a real model call
+        "ask": lambda item: assistant.ask(item[0], history=list(item[1])),
+    })
+    ask, embed = latency_summary(times["ask"]), latency_summary(times["embed"])
     return {
         "questions": len(questions),
         "ask_ms": ask,

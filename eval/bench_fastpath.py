@@ -26,12 +26,6 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _summary(ms: list[float]) -> dict:
-    ordered = sorted(ms)
-    return {"p50": round(statistics.median(ordered), 3),
-            "p95": round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 3)}
-
-
 def import_floor(runs: int = 3) -> dict:
     """Seconds of a fresh `python -c 'import sentence_transformers'`: what the old query path paid before answering."""
     from eval.bench_processes import child_env
@@ -48,6 +42,7 @@ def import_floor(runs: int = 3) -> dict:
 def embedding_floors(assistant, questions: list[str]) -> dict:
     """p50/p95 ms of embedding one question (uncached) with sentence-transformers and with the index's ONNX export,
     and of the whole `ask`, taken in turn for each question so that a changing load weighs on all three alike."""
+    from eval.metrics import latency_summary, timed_in_turn
     from knowledge.embedding import onnx_for_index, shared_embedder
 
     st = shared_embedder(assistant.index.model, assistant.settings.retrieval.threads)
@@ -61,16 +56,9 @@ def embedding_floors(assistant, questions: list[str]) -> dict:
     except Exception as err:  # noqa: BLE001 - an index without an export still gets the other figures
         floors["onnx_ms"] = {"error": str(err)}
     assistant.ask("What is CAR-T?")
-    times: dict[str, list[float]] = {label: [] for label in [*encoders, "ask_ms"]}
-    for question in questions:
-        for label, encode in encoders.items():
-            started = time.perf_counter()
-            encode([question])
-            times[label].append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        assistant.ask(question)
-        times["ask_ms"].append((time.perf_counter() - started) * 1000)
-    floors.update({label: _summary(ms) for label, ms in times.items() if ms})
+    steps = {label: (lambda question, encode=encode: encode([question])) for label, encode in encoders.items()}
+    times = timed_in_turn(questions, {**steps, "ask_ms": lambda question: assistant.ask(question)})
+    floors.update({label: latency_summary(ms) for label, ms in times.items() if ms})
     return floors
 
 
