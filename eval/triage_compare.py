@@ -20,13 +20,13 @@ from eval.triage_train import (
     CALM_KINDS,
     Design,
     Example,
-    _embed_cache,
-    _model_from,
     choose_thresholds,
     corpus_fingerprint,
     design,
+    embed_once,
     fit_heads,
     fold_models,
+    model_from,
     scores_by,
 )
 from qa.triage_model import Thresholds, TriageModel
@@ -139,7 +139,7 @@ def compare(examples: Sequence[Example], embed: Embed, shipped: TriageModel, glo
             fit: Fit | None = None, candidate_design: Callable[[Sequence[Example], Embed], Design] | None = None,
             progress: Callable[[str], None] = lambda message: None, external: Sequence[Example] = ()) -> Comparison:
     """The shipped model (refitted without each writer it saw) against the candidate recipe on every writer."""
-    vectors = _embed_cache(examples, embed)
+    vectors = embed_once(examples, embed)
     seen = set(shipped.meta.get("trained_on", {}).get("writers", []))
     old = [e for e in examples if e.writer in seen]
     recorded = shipped.meta.get("trained_on", {}).get("fingerprint")
@@ -157,8 +157,8 @@ def compare(examples: Sequence[Example], embed: Embed, shipped: TriageModel, glo
     unseen = tuple(sorted({e.writer for e in examples} - seen))
     if not external:
         return Comparison(baseline, candidate, unseen)
-    full = _model_from(fit_heads(examples, cand_rows), thresholds, cues=cand_rows.cues)
-    vectors_out = _embed_cache(external, embed)
+    full = model_from(fit_heads(examples, cand_rows), thresholds, cues=cand_rows.cues)
+    vectors_out = embed_once(external, embed)
     return Comparison(baseline, candidate, unseen, (decide_all(external, lambda w: shipped, vectors_out, glossary),
                                                     decide_all(external, lambda w: full, vectors_out, glossary)))
 

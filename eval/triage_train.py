@@ -186,7 +186,7 @@ def fold_models(examples: Sequence[Example], rows: Design, c: float | None = Non
                 calm_weight: float = CALM_WEIGHT) -> dict[str, TriageModel]:
     """Per writer, the heads fitted on every other writer (their thresholds are set by the caller)."""
     writers = np.array([e.writer for e in examples])
-    return {writer: _model_from(fit_heads(examples, rows, writers != writer, c, calm_weight), _UNUSED_THRESHOLDS,
+    return {writer: model_from(fit_heads(examples, rows, writers != writer, c, calm_weight), _UNUSED_THRESHOLDS,
                                 cues=rows.cues)
             for writer in sorted(set(writers))}
 
@@ -210,7 +210,7 @@ def scores_by(models: dict[str, TriageModel], examples: Sequence[Example],
 def held_out_scores(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray],
                     c: float | None = None, rows: Design | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leave-one-writer-out probabilities (alone, with context, best sentence) for every example."""
-    vectors = _embed_cache(examples, embed)
+    vectors = embed_once(examples, embed)
     rows = rows or design(examples, vectors)
     return scores_by(fold_models(examples, rows, c), examples, vectors)
 
@@ -220,7 +220,7 @@ def _probs(model: TriageModel, text: str, vector: np.ndarray) -> np.ndarray:
     return np.array([s.get(h) for h in HEADS])
 
 
-def _embed_cache(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray]):
+def embed_once(examples: Sequence[Example], embed: Callable[[list[str]], np.ndarray]):
     """Embed every distinct text once; return a lookup with the same signature as `embed`."""
     texts = sorted({t for e in examples for t in (e.raw_text, e.raw_context)})
     table = dict(zip(texts, embed(texts)))
@@ -234,8 +234,9 @@ def _embed_cache(examples: Sequence[Example], embed: Callable[[list[str]], np.nd
     return lookup
 
 
-def _model_from(fitted, thresholds: Thresholds, embedding_model: str = "", meta: dict | None = None,
-                cues: CueSet | None = None) -> TriageModel:
+def model_from(fitted, thresholds: Thresholds, embedding_model: str = "", meta: dict | None = None,
+               cues: CueSet | None = None) -> TriageModel:
+    """A triage model from fitted heads, deciding at `thresholds` (training and the fair comparison build it alike)."""
     dense_w, gram_w, bias, _ = fitted
     return TriageModel(dense_w, gram_w, bias, EMBEDDING_SCALE, thresholds, embedding_model, cues or default_cues(), meta)
 
@@ -314,7 +315,7 @@ def train(embed: Callable[[list[str]], np.ndarray], embedding_model: str, out_we
     """Fit, choose thresholds on held-out writers, refit on everything, save; returns the summary."""
     examples = tuning_examples(corpus_dir, dev_gold)
     progress(f"{len(examples)} tuning messages from {len({e.writer for e in examples})} writers")
-    cached = _embed_cache(examples, embed)
+    cached = embed_once(examples, embed)
     rows = design(examples, cached)
     progress("leave-one-writer-out predictions")
     alone, context, sentence = held_out_scores(examples, cached, rows=rows)
@@ -334,7 +335,7 @@ def train(embed: Callable[[list[str]], np.ndarray], embedding_model: str, out_we
         "calm_weight": CALM_WEIGHT,
         "threshold_margin": THRESHOLD_MARGIN,
     }
-    model = _model_from(fitted, thresholds, embedding_model, meta)
+    model = model_from(fitted, thresholds, embedding_model, meta)
     model.save(Path(out_weights), Path(out_meta))
     return {"thresholds": thresholds.__dict__, **meta}
 

@@ -9,7 +9,7 @@ from eval_fixtures import fake_triage_embed as fake_embed
 
 from eval.gold import GoldItem
 from eval.triage_compare import Outcome, compare, decide_all, figures
-from eval.triage_train import _model_from, design, examples_from, fit_heads
+from eval.triage_train import design, examples_from, fit_heads, model_from
 from qa.triage_model import Thresholds
 
 CALM = ["what is car-t?", "how long does manufacturing take?", "what does a caregiver do?", "what is a bispecific?",
@@ -55,7 +55,7 @@ def shipped():
     examples = [e for e in examples if e.writer != "w9"]
     rows = design(examples, fake_embed)
     fitted = fit_heads(examples, rows)
-    model = _model_from(fitted, Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.75, 0.75, 0.25), "fake")
+    model = model_from(fitted, Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.75, 0.75, 0.25), "fake")
     model.meta = {"trained_on": {"writers": ["w0", "w1", "w2"]}}
     return model
 
@@ -87,7 +87,7 @@ def test_a_model_fitted_with_the_writer_would_have_flagged_the_code_word():
     """The control for the test above: the code word is learnable, so held-out really means held out."""
     examples = sorted(examples_from(corpus(4)), key=lambda e: e.item_id)
     rows = design(examples, fake_embed)
-    model = _model_from(fit_heads(examples, rows), Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.75, 0.75, 0.25))
+    model = model_from(fit_heads(examples, rows), Thresholds(0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.75, 0.75, 0.25))
     from qa.triage_features import normalise
 
     text = "zorblax zorblax number 3"

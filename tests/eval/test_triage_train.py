@@ -142,14 +142,14 @@ def test_the_sentence_bar_chosen_on_held_out_scores_drops_look_alike_alarms_and_
 
 def test_weighting_calm_messages_lowers_their_alarm_scores_and_keeps_emergencies_high(corpus):
     from eval.gold import load_gold
-    from eval.triage_train import _UNUSED_THRESHOLDS, HEADS, _model_from, design, examples_from, fit_heads
+    from eval.triage_train import _UNUSED_THRESHOLDS, HEADS, design, examples_from, fit_heads, model_from
 
     examples = sorted(examples_from(load_gold(corpus / "dev.jsonl").items), key=lambda e: e.item_id)
     rows = design(examples, fake_embed)
     e = HEADS.index("emergency")
 
     def scores(weight: float, kind: str) -> float:
-        model = _model_from(fit_heads(examples, rows, calm_weight=weight), _UNUSED_THRESHOLDS)
+        model = model_from(fit_heads(examples, rows, calm_weight=weight), _UNUSED_THRESHOLDS)
         chosen = [x for x in examples if x.kind == kind]
         return float(np.mean([model.logits(x.text, fake_embed([x.raw_text])[0])[e] for x in chosen]))
 
