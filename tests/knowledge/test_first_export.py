@@ -137,15 +137,25 @@ def test_scratch_folders_of_killed_builds_are_removed_but_a_running_ones_is_kept
 
     root = tmp_path / "onnx"
     old, recent = root / ".export-killed", root / ".export-running"
-    for folder in (old, recent):
+    dead_owner, live_owner = root / ".export-owner-gone", root / ".export-owner-alive"
+    for folder in (old, recent, dead_owner, live_owner):
         folder.mkdir(parents=True)
         (folder / ONNX_FILE).write_bytes(b"x" * 1000)
     hours_ago = time.time() - 2 * onnx_embedder.ABANDONED_AFTER_S
     os.utime(old, (hours_ago, hours_ago))
-    monkeypatch.setattr("knowledge.export_worker.ExportWorker", lambda *args: _Pending())
-    pending = CachedExport(Path(resolve_model_path(DEFAULT_MODEL)), DEFAULT_MODEL, root=root)
-    pending.close()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (dead_owner / onnx_embedder.OWNER_FILE).write_text(finished.stdout.strip())  # a build that was killed
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a build still exporting
+    try:
+        (live_owner / onnx_embedder.OWNER_FILE).write_text(str(live.pid))
+        monkeypatch.setattr("knowledge.export_worker.ExportWorker", lambda *args: _Pending())
+        pending = CachedExport(Path(resolve_model_path(DEFAULT_MODEL)), DEFAULT_MODEL, root=root)
+        pending.close()
+    finally:
+        live.kill()
+        live.wait()
     assert not old.exists() and recent.exists()
+    assert not dead_owner.exists() and live_owner.exists()  # at once when the owner is gone, not after an hour
 
 
 @pytest.mark.slow
