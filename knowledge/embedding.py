@@ -156,7 +156,7 @@ def onnx_for_index(encoder_file: Path | None, manifest: Mapping[str, object], th
     `encoder_file` is where the store keeps the export (`KnowledgeStore.query_encoder_file`); the manifest's
     `query_encoder` entry says which export it must be.
     """
-    from knowledge.onnx_embedder import ForeignExportError, OnnxRecord, OnnxUnavailableError
+    from knowledge.onnx_embedder import ForeignExportError, OnnxRecord, OnnxUnavailableError, require
 
     record = OnnxRecord.from_json(manifest.get("query_encoder"))
     if record is None:
@@ -176,11 +176,8 @@ def onnx_for_index(encoder_file: Path | None, manifest: Mapping[str, object], th
         raise OnnxUnavailableError(f"{record.file} in the index is damaged")
     if record.weights_file and not path.with_name(record.weights_file).is_file():
         raise OnnxUnavailableError(f"{record.weights_file} is missing from the index")
-    try:
-        import onnxruntime  # noqa: F401
-        import tokenizers  # noqa: F401
-    except ImportError as err:
-        raise OnnxUnavailableError(f"{err.name} is not installed") from None
+    require("onnxruntime")
+    require("tokenizers")
     model = str(manifest.get("model"))
     if not Path(resolve_model_path(model)).is_dir():  # its tokenizer lives there: the same error as a failed load
         raise ModelLoadError(f"cannot load embedding model '{model}' (FileNotFoundError); "

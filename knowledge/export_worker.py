@@ -70,7 +70,7 @@ class ExportWorker:
 
 def main(argv: list[str]) -> int:
     """Export and check the model in argv[0] into argv[1]; the reason on stderr and exit 1 if it cannot be."""
-    from knowledge.onnx_embedder import export_verified
+    from knowledge.onnx_embedder import export_verified, write_record
 
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -81,9 +81,7 @@ def main(argv: list[str]) -> int:
     except OnnxUnavailableError as err:
         print(ERROR_TAG + str(err), file=sys.stderr)
         return 1
-    tmp = dest / (RECORD_FILE + ".part")
-    tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
-    tmp.replace(dest / RECORD_FILE)
+    write_record(dest, record)
     return 0
 
 

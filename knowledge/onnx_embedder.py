@@ -50,6 +50,16 @@ class OnnxUnavailableError(PatientQAError):
     """The model cannot be run or exported as ONNX; callers fall back to sentence-transformers."""
 
 
+def require(module: str) -> Any:
+    """A module the ONNX path needs, imported on first use, or an `OnnxUnavailableError` naming what is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise OnnxUnavailableError(f"{err.name} is not installed") from None
+
+
 class ForeignExportError(OnnxUnavailableError):
     """The index's export was made from another model than the one its manifest now names."""
 
@@ -194,13 +204,10 @@ class OnnxEmbedder:
         with self._load_lock:
             if self._tokenizer is not None:
                 return
+            tokenizers = require("tokenizers")
             try:
-                from tokenizers import Tokenizer
-            except ImportError as err:
-                raise OnnxUnavailableError(f"{err.name} is not installed") from None
-            try:
-                tokenizer = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
-                counter = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
+                tokenizer = tokenizers.Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
+                counter = tokenizers.Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
             except Exception as err:  # noqa: BLE001 - tokenizers raises plain Exceptions
                 raise OnnxUnavailableError(f"cannot read the model's tokenizer.json ({err})") from None
             # tokenizer.json may carry its own truncation and fixed padding; sentence-transformers overrides both.
@@ -219,10 +226,7 @@ class OnnxEmbedder:
         with self._load_lock:
             if self._session is not None:
                 return
-            try:
-                import onnxruntime as ort
-            except ImportError as err:
-                raise OnnxUnavailableError(f"{err.name} is not installed") from None
+            ort = require("onnxruntime")
             options = ort.SessionOptions()
             options.intra_op_num_threads = max(1, self.threads)
             options.inter_op_num_threads = 1
@@ -405,6 +409,13 @@ def check_export(dest: Path, model_dir: Path, config: SentenceConfig, model_name
                       weights_sha256=file_sha256(dest.with_name(dest.name + WEIGHTS_SUFFIX)))
 
 
+def write_record(folder: Path, record: OnnxRecord) -> None:
+    """The record beside its export, replaced only once complete (the worker writes it, so does an in-process export)."""
+    partial = folder / (RECORD_FILE + ".part")
+    partial.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+    partial.replace(folder / RECORD_FILE)
+
+
 def _remove_export(dest: Path) -> None:
     """An export that failed leaves no file behind: neither its graph nor its weights."""
     dest.unlink(missing_ok=True)
@@ -507,10 +518,10 @@ class CachedExport:
         assert tmp is not None
         try:
             if self._worker is not None:
-                record = self._worker.result()
+                self._worker.result()  # the worker wrote the record beside the export
             else:
-                record = export_verified(self.model_dir, tmp, self.model_name, load_st_model=self._load_st_model)
-            (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+                write_record(tmp, export_verified(self.model_dir, tmp, self.model_name,
+                                                  load_st_model=self._load_st_model))
             if _read_cached(self.folder, self.model_sha256) is None:  # another build may have placed it meanwhile
                 shutil.rmtree(self.folder, ignore_errors=True)  # a damaged earlier export
                 try:
