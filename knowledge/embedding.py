@@ -246,7 +246,7 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
     With `wait=False` a new machine's one-time export goes on in a worker process while the build chunks and looks
     up vectors (`AwaitedExport`); the export's `get()` then waits for it.
     """
-    from knowledge.onnx_embedder import CachedExport, OnnxUnavailableError
+    from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, CachedExport, OnnxEmbedder, OnnxUnavailableError
 
     if isinstance(given, Distributor):  # the same embedder and export as a plain build, encoding elsewhere
         local, export = build_embedders(model_name, backend, threads, given.local, batch_tokens)
@@ -274,42 +274,38 @@ def build_embedders(model_name: str, backend: str, threads: int, given=None, bat
         pending = CachedExport(model_dir, model_name, (lambda: loaded.model) if loaded.loaded else None)
     except OnnxUnavailableError as err:
         return without_export(err), NO_EXPORT
+
+    def with_export() -> tuple[Any, BuildExport]:
+        """The ONNX builder once the export is found or being made, waiting for it unless the build may go on."""
+        if wait or given is not None or not BUILD_WITH_ONNX:
+            try:
+                pending.result()
+            except OnnxUnavailableError as err:
+                return without_export(err), NO_EXPORT
+        if given is not None or not BUILD_WITH_ONNX:
+            return (given or shared_embedder(model_name, threads)), BuildExport(pending.result)
+        builder: Any = OnnxEmbedder(pending.onnx_path, model_dir, pending.config, model_name,
+                                    threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
+        export = BuildExport(pending.result)
+        if not pending.ready:
+            builder = AwaitedExport(pending, builder, without_export)
+            export = BuildExport(builder.export, builder.close)
+        if cache_mb > 0 or shipped:
+            from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
+            from knowledge.vector_packs import PACKS_DIR, encoder_id, load_shipped
+
+            # Both are keyed by the model, not the backend: a build that falls back mid-way still uses them.
+            encoder = encoder_id(pending.model_sha256, pending.config)
+            dimension = pending.config.dimension
+            cache = EmbeddingCache(default_cache_file(), encoder, dimension, cache_mb) if cache_mb > 0 else None
+            builder = CachedEmbedder(builder, cache, load_shipped(PACKS_DIR, encoder, dimension) if shipped else None)
+        return builder, export
+
     try:
-        return _with_export(pending, model_name, model_dir, batch_tokens, cache_mb, shipped,
-                            wait or given is not None or not BUILD_WITH_ONNX, given, without_export)
+        return with_export()
     except BaseException:
         pending.close()  # a worker still exporting is stopped, its scratch folder removed
         raise
-
-
-def _with_export(pending: Any, model_name: str, model_dir: Path, batch_tokens: int | None, cache_mb: float,
-                 shipped: bool, wait: bool, given: Any, without_export: Callable[[Exception], Any]) -> tuple[Any, BuildExport]:
-    """`build_embedders` once the export is found or being made: the ONNX builder, waiting for it or not."""
-    from knowledge.onnx_embedder import DEFAULT_BATCH_TOKENS, OnnxEmbedder, OnnxUnavailableError
-
-    if wait:
-        try:
-            pending.result()
-        except OnnxUnavailableError as err:
-            return without_export(err), NO_EXPORT
-    if given is not None or not BUILD_WITH_ONNX:
-        return (given or shared_embedder(model_name, 1)), BuildExport(pending.result)
-    builder: Any = OnnxEmbedder(pending.onnx_path, model_dir, pending.config, model_name,
-                                threads=os.cpu_count() or 1, batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS)
-    export = BuildExport(pending.result)
-    if not pending.ready:
-        builder = AwaitedExport(pending, builder, without_export)
-        export = BuildExport(builder.export, builder.close)
-    if cache_mb > 0 or shipped:
-        from knowledge.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_file
-        from knowledge.vector_packs import PACKS_DIR, encoder_id, load_shipped
-
-        # Both are keyed by the model, not the backend: a build that falls back mid-way still uses them.
-        encoder = encoder_id(pending.model_sha256, pending.config)
-        dimension = pending.config.dimension
-        cache = EmbeddingCache(default_cache_file(), encoder, dimension, cache_mb) if cache_mb > 0 else None
-        builder = CachedEmbedder(builder, cache, load_shipped(PACKS_DIR, encoder, dimension) if shipped else None)
-    return builder, export
 
 
 class AwaitedExport:
